@@ -1,0 +1,1 @@
+"""The store: tables, migrations and the queries that views need. It knows tables, not rules."""

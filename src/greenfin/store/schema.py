@@ -1,0 +1,168 @@
+"""The tables of greenfin's store, for SQLite and PostgreSQL alike.
+
+Money is stored as integer 分 (``*_fen``, BigInteger): exact on both backends and cheap to sum.
+Physical quantities carry their canonical unit in the column name.  ``row_hash`` is the digest of
+a row's validated content; a re-import compares digests, so an unchanged row is never rewritten.
+Changes to this file go with an Alembic migration in ``store/migrations/versions``.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+Quantity = Numeric(24, 6)
+
+import_batches = Table(
+    "import_batches",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True), nullable=False),
+    Column("actor", String(100), nullable=False),
+    Column("files", JSON, nullable=False, comment="[{name, sha256, rows}]"),
+    Column("rows", Integer, nullable=False),
+    Column("inserted", Integer, nullable=False),
+    Column("updated", Integer, nullable=False),
+    Column("unchanged", Integer, nullable=False),
+)
+
+borrowers = Table(
+    "borrowers",
+    metadata,
+    Column("credit_code", String(18), primary_key=True, comment="统一社会信用代码"),
+    Column("name", String(200), nullable=False),
+    Column("industry_code", String(5), nullable=False, comment="GB/T 4754-2017"),
+    Column("region_code", String(6), nullable=False, comment="GB/T 2260"),
+    Column("province_code", String(2), nullable=False),
+    Column("grid_region", String(8), nullable=False),
+    Column("size_class", String(4)),
+    Column("revenue_fen", BigInteger),
+    Column("total_assets_fen", BigInteger),
+    Column("equity_fen", BigInteger),
+    Column("debt_fen", BigInteger),
+    Column("evic_fen", BigInteger),
+    Column("scope1_tco2e", Quantity),
+    Column("scope2_tco2e", Quantity),
+    Column("emissions_quality", String(16)),
+    Column("row_hash", String(32), nullable=False),
+    Column("created_batch", Integer, ForeignKey("import_batches.id")),
+    Column("updated_batch", Integer, ForeignKey("import_batches.id")),
+)
+
+projects = Table(
+    "projects",
+    metadata,
+    Column("project_id", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("description", Text),
+    Column("region_code", String(6)),
+    Column("project_type", String(100)),
+    Column("capacity_mw", Quantity),
+    Column("annual_generation_mwh", Quantity),
+    Column("total_investment_fen", BigInteger),
+    Column("start_date", Date),
+    Column("completion_date", Date),
+    Column("parameters", JSON, nullable=False),
+    Column("row_hash", String(32), nullable=False),
+    Column("created_batch", Integer, ForeignKey("import_batches.id")),
+    Column("updated_batch", Integer, ForeignKey("import_batches.id")),
+)
+
+loans = Table(
+    "loans",
+    metadata,
+    Column("loan_id", String(64), primary_key=True),
+    Column(
+        "borrower_credit_code",
+        String(18),
+        ForeignKey("borrowers.credit_code"),
+        nullable=False,
+    ),
+    Column("project_id", String(64), ForeignKey("projects.project_id")),
+    Column("purpose", Text),
+    Column("amount_fen", BigInteger, nullable=False),
+    Column("balance_fen", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("rate_pct", Numeric(9, 4)),
+    Column("approval_date", Date),
+    Column("start_date", Date, nullable=False),
+    Column("maturity_date", Date, nullable=False),
+    Column("five_tier", String(4)),
+    Column("bank_green_flag", Boolean),
+    Column("bank_green_category", String(64)),
+    Column("row_hash", String(32), nullable=False),
+    Column("created_batch", Integer, ForeignKey("import_batches.id")),
+    Column("updated_batch", Integer, ForeignKey("import_batches.id")),
+    Index("ix_loans_borrower_credit_code", "borrower_credit_code"),
+    Index("ix_loans_project_id", "project_id"),
+)
+
+pledges = Table(
+    "pledges",
+    metadata,
+    Column("pledge_id", String(64), primary_key=True),
+    Column("loan_id", String(64), ForeignKey("loans.loan_id"), nullable=False),
+    Column("instrument", String(16), nullable=False),
+    Column("quantity", Quantity, nullable=False),
+    Column("unit", String(16), nullable=False),
+    Column("vintage", Integer),
+    Column("registry_reference", String(100), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("pledged_on", Date, nullable=False),
+    Index("ix_pledges_loan_id", "loan_id"),
+)
+
+prices = Table(
+    "prices",
+    metadata,
+    Column("instrument", String(32), primary_key=True),
+    Column("day", Date, primary_key=True),
+    Column("open_yuan", Numeric(14, 4)),
+    Column("high_yuan", Numeric(14, 4)),
+    Column("low_yuan", Numeric(14, 4)),
+    Column("close_yuan", Numeric(14, 4), nullable=False),
+    Column("volume", Numeric(20, 2)),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("actor", String(100), nullable=False),
+    Column("action", String(40), nullable=False, comment="import, create, update, ..."),
+    Column("entity", String(40), nullable=False),
+    Column("entity_id", String(64)),
+    Column("batch_id", Integer, ForeignKey("import_batches.id")),
+    Column("source_file", String(500)),
+    Column("source_sha256", String(64)),
+    Column("detail", JSON, nullable=False),
+    Index("ix_audit_log_entity_id", "entity", "entity_id"),
+)
+
+#: The loan-book tables, in an order that respects foreign keys (for snapshots and exports).
+BOOK_TABLES = (borrowers, projects, loans, pledges, prices)
