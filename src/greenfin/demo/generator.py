@@ -16,7 +16,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -101,9 +101,9 @@ PROFILES: tuple[Profile, ...] = (
             ("废旧金属回收分拣加工中心建设", "再生资源回收利用基地建设")),
     Profile("D4411", "热电有限公司", 2, 0.05, ("采购电煤", "燃煤机组检修"),
             ("燃煤热电联产机组超低排放改造",), intensity=40.0),
-    Profile("D4415", "风力发电有限公司", 3, 0.97, ("风机运维流动资金",),
+    Profile("D4415", "风力发电有限公司", 1, 0.97, ("风机运维流动资金",),
             ("风电场项目建设", "分散式风电项目建设"), project="wind", home=False),
-    Profile("D4416", "新能源有限公司", 5, 0.97, ("光伏电站运维流动资金",),
+    Profile("D4416", "新能源有限公司", 3, 0.97, ("光伏电站运维流动资金",),
             ("分布式光伏发电项目建设", "农光互补光伏电站建设", "屋顶分布式光伏项目"), project="solar", home=False),
     Profile("D4413", "水电开发有限公司", 1, 0.90, ("水电站运维",),
             ("小水电站生态改造", "抽水蓄能电站建设"), project="hydro"),
@@ -134,12 +134,8 @@ class DemoCase:
     title_zh: str
 
 
-TONGDAO_WIND = DemoCase(
-    "GF-2024-HN-0001", "通道侗族自治县风电场项目贷款（碳减排支持工具候选）"
-)
-CHONGQING_DYEING = DemoCase(
-    "GF-2025-CQ-0001", "重庆印染服饰企业碳排放权质押流动资金贷款"
-)
+TONGDAO_WIND = DemoCase("GF-2024-HN-0001", "通道侗族自治县风电场项目贷款（碳减排支持工具候选）")
+CHONGQING_DYEING = DemoCase("GF-2025-CQ-0001", "重庆印染服饰企业碳排放权质押流动资金贷款")
 
 
 def credit_code(region_code: str, serial: int) -> str:
@@ -182,7 +178,7 @@ def _five_tier(rng: random.Random) -> str:
 
 _PROJECT_KIND = {
     # name, hours a year, 元 of investment per MW, capacity range MW, parameter text
-    "wind": ("风电场", 2200, 6_000_000, (30, 200), "轮毂高度=110 m;单机容量=5 MW"),
+    "wind": ("风电场", 2200, 6_000_000, (20, 100), "轮毂高度=110 m;单机容量=5 MW"),
     "solar": (
         "光伏电站",
         1150,
@@ -190,7 +186,7 @@ _PROJECT_KIND = {
         (2, 120),
         "组件转换效率=22.3 %;首年衰减=1.0 %",
     ),
-    "hydro": ("水电站", 3500, 9_000_000, (5, 60), "设计水头=85 m"),
+    "hydro": ("水电站", 3500, 9_000_000, (5, 40), "设计水头=85 m"),
     "sewage": ("污水处理厂", 0, 0, (0, 0), ""),
 }
 
@@ -248,41 +244,29 @@ def generate_rows(loans: int, seed: int = 20261126) -> Iterator[list[str]]:
     while produced < loans:
         serial += 1
         profile = rng.choices(PROFILES, _PROFILE_WEIGHTS)[0]
-        place = _pick(
-            rng, _HOME_PLACES if profile.home or rng.random() < 0.3 else _ENERGY_PLACES
-        )
+        place = _pick(rng, _HOME_PLACES if profile.home or rng.random() < 0.3 else _ENERGY_PLACES)
         company = f"{_CITY.get(place[:4], '浙江')}{rng.choice(_WORDS)}{rng.choice(_WORDS)}{profile.suffix}"
-        size = rng.choices(("大型", "中型", "小型", "微型"), (5, 25, 50, 20))[0]
+        size = rng.choices(("大型", "中型", "小型", "微型"), (2, 18, 55, 25))[0]
         scale = {"大型": 200_000, "中型": 30_000, "小型": 5_000, "微型": 800}[size]
         revenue = scale * rng.uniform(0.5, 1.8) * 10_000
         assets = revenue * rng.uniform(0.8, 2.5)
         equity = assets * rng.uniform(0.25, 0.6)
-        reported = (
-            profile.intensity > 0 and size in ("大型", "中型") and rng.random() < 0.6
-        )
-        scope1 = (
-            f"{profile.intensity * revenue / 10_000 * rng.uniform(0.7, 1.3):.1f}"
-            if reported
-            else ""
-        )
+        reported = profile.intensity > 0 and size in ("大型", "中型") and rng.random() < 0.6
+        scope1 = f"{profile.intensity * revenue / 10_000 * rng.uniform(0.7, 1.3):.1f}" if reported else ""
         scope2 = f"{revenue / 10_000 * rng.uniform(0.05, 0.4):.1f}" if reported else ""
         quality = rng.choice(("verified", "reported")) if reported else ""
         borrower = [
             company, credit_code(place, serial), profile.industry, place, size, _wan(revenue),
             _wan(assets), _wan(equity), _wan(assets - equity), scope1, scope2, quality,
         ]  # fmt: skip
-        for _ in range(
-            min(rng.choices((1, 2, 3, 4), (55, 25, 12, 8))[0], loans - produced)
-        ):
+        for _ in range(min(rng.choices((1, 2, 3, 4), (55, 25, 12, 8))[0], loans - produced)):
             produced += 1
             loan_id = f"ZJ{AS_OF.year}{produced:08d}"
             green = rng.random() < profile.green_share and bool(profile.green_purposes)
             purpose = rng.choice(profile.green_purposes if green else profile.purposes)
             with_project = green and profile.project is not None
             tenor_days = (
-                rng.choice((365, 365, 730, 1095))
-                if not with_project
-                else rng.choice((3650, 4380, 5475))
+                rng.choice((365, 365, 730, 1095)) if not with_project else rng.choice((3650, 4380, 5475))
             )
             start = AS_OF - dt.timedelta(days=rng.randint(1, min(tenor_days - 1, 2400)))
             approval = start - dt.timedelta(days=rng.randint(3, 40))
@@ -292,15 +276,13 @@ def generate_rows(loans: int, seed: int = 20261126) -> Iterator[list[str]]:
                 if with_project and profile.project else [""] * 11
             )  # fmt: skip
             if with_project and project[7]:
-                amount = float(project[7]) * 10_000 * rng.uniform(0.4, 0.7)
+                amount = float(project[7]) * 10_000 * rng.uniform(0.2, 0.5)
             else:
-                amount = min(revenue * rng.uniform(0.05, 0.3), 5e8)
+                amount = min(revenue * rng.uniform(0.03, 0.15), 3e8)
             amount = max(round(amount, -4), 100_000)
             elapsed = (AS_OF - start).days / tenor_days
             balance = (
-                amount
-                if tenor_days <= 1095
-                else amount * max(0.05, 1 - elapsed * rng.uniform(0.8, 1.0))
+                amount if tenor_days <= 1095 else amount * max(0.05, 1 - elapsed * rng.uniform(0.8, 1.0))
             )
             rate = _lpr_1y(start) + rng.uniform(-0.25, 1.6)
             yield [
@@ -311,12 +293,19 @@ def generate_rows(loans: int, seed: int = 20261126) -> Iterator[list[str]]:
 
 
 def write_book(
-    path: Path, loans: int, seed: int = 20261126, encoding: str = "utf-8-sig"
+    path: Path,
+    loans: int,
+    seed: int = 20261126,
+    encoding: str = "utf-8-sig",
+    progress: Callable[[int], object] | None = None,
 ) -> Path:
     """Write the demo book as CSV (UTF-8 with BOM, as Excel likes it, unless told otherwise)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", encoding=encoding, newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(HEADERS)
-        writer.writerows(generate_rows(loans, seed))
+        for count, row in enumerate(generate_rows(loans, seed), 1):
+            writer.writerow(row)
+            if progress is not None and (count % 10_000 == 0 or count == loans):
+                progress(count)
     return path

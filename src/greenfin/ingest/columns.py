@@ -58,9 +58,7 @@ def _quantity(dimension: Dimension) -> Parser:
     def parse(value: Any, unit: Unit | None) -> Any:
         number = v.parse_quantity(value, unit, dimension)
         if number < 0:
-            raise ValueProblem(
-                f"must not be negative, got {value!r}", f"不能为负，实为 {value!r}"
-            )
+            raise ValueProblem(f"must not be negative, got {value!r}", f"不能为负，实为 {value!r}")
         return number
 
     return parse
@@ -115,9 +113,7 @@ def _spec(
     required: bool = False,
     dimension: Dimension | None = None,
 ) -> ColumnSpec:
-    return ColumnSpec(
-        name, table, label_zh, tuple(aliases.split("|")), parse, required, dimension
-    )
+    return ColumnSpec(name, table, label_zh, tuple(aliases.split("|")), parse, required, dimension)
 
 
 MONEY = Dimension.MONEY

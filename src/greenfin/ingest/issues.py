@@ -47,9 +47,7 @@ class ImportRejected(Exception):
         self.issues = issues
         self.total = total if total is not None else len(issues)
         first = issues[0]
-        super().__init__(
-            f"{self.total} problem(s); first: {first.location()}: {first.message_en}"
-        )
+        super().__init__(f"{self.total} problem(s); first: {first.location()}: {first.message_en}")
 
 
 def file_issue(file: str, en: str, zh: str) -> ImportRejected:

@@ -8,6 +8,7 @@ parsed for minutes.  Every problem is located (file, row) and bilingual.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import hashlib
 import io
@@ -51,9 +52,7 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def open_source(
-    path: Path, encoding: str | None = None, sheet: str | None = None
-) -> SourceFile:
+def open_source(path: Path, encoding: str | None = None, sheet: str | None = None) -> SourceFile:
     """Open a CSV or XLSX file for import; raise :class:`ImportRejected` if it cannot be read."""
     name = path.name
     if not path.is_file():
@@ -82,14 +81,10 @@ def _choose_encoding(head: bytes, declared: str | None, name: str) -> str:
         try:
             return codecs.lookup(declared).name
         except LookupError as exc:
-            raise file_issue(
-                name, f"unknown encoding {declared!r}", f"无法识别的编码 {declared!r}"
-            ) from exc
+            raise file_issue(name, f"unknown encoding {declared!r}", f"无法识别的编码 {declared!r}") from exc
     if head.startswith(codecs.BOM_UTF8):
         return "utf-8-sig"
-    sample = (
-        head[: len(head) - 4] if len(head) == _SNIFF_BYTES else head
-    )  # may end mid-character
+    sample = head[: len(head) - 4] if len(head) == _SNIFF_BYTES else head  # may end mid-character
     try:
         sample.decode("utf-8")
         return "utf-8"
@@ -135,14 +130,8 @@ def _open_csv(path: Path, head: bytes, declared: str | None, size: int) -> Sourc
                 )
             except UnicodeDecodeError:
                 pass
-        try:
-            line = (
-                _line_of(raw, raw.tell() - len(exc.object) + exc.start)
-                if exc.object
-                else line
-            )
-        except (OSError, ValueError):
-            pass
+        with contextlib.suppress(OSError, ValueError):
+            line = _line_of(raw, raw.tell() - len(exc.object) + exc.start) if exc.object else line
         return ImportRejected(
             [
                 ImportIssue(
@@ -164,9 +153,7 @@ def _open_csv(path: Path, head: bytes, declared: str | None, size: int) -> Sourc
     except UnicodeDecodeError as exc:
         raise decode_problem(exc, 1) from exc
     except csv.Error as exc:
-        raise file_issue(
-            name, f"not a readable CSV: {exc}", f"无法按 CSV 读取：{exc}"
-        ) from exc
+        raise file_issue(name, f"not a readable CSV: {exc}", f"无法按 CSV 读取：{exc}") from exc
 
     def rows() -> Iterator[Row]:
         try:
@@ -207,7 +194,9 @@ def _open_xlsx(path: Path, sheet: str | None, size: int) -> SourceFile:
     damaged_en = "the XLSX workbook is damaged or truncated and cannot be read"
     damaged_zh = "XLSX 工作簿已损坏或不完整，无法读取"
     try:
-        book = load_workbook(path, read_only=True, data_only=True)
+        # data_only=False: a formula cell arrives as its text ('=B2*10000'), never as a cached
+        # value that may be stale or absent; a formula in a number column is then a located error.
+        book = load_workbook(path, read_only=True, data_only=False)
     except (zipfile.BadZipFile, KeyError, OSError, ValueError, EOFError) as exc:
         raise file_issue(name, damaged_en, damaged_zh) from exc
     except Exception as exc:  # openpyxl surfaces XML parser errors of several kinds
@@ -224,13 +213,12 @@ def _open_xlsx(path: Path, sheet: str | None, size: int) -> SourceFile:
 
     def next_row() -> tuple[Any, ...] | None:
         try:
-            return next(iterator)
+            cells: tuple[Any, ...] = next(iterator)
+            return cells
         except StopIteration:
             return None
         except Exception as exc:
-            raise ImportRejected(
-                [ImportIssue(name, read + 1, None, None, damaged_en, damaged_zh)]
-            ) from exc
+            raise ImportRejected([ImportIssue(name, read + 1, None, None, damaged_en, damaged_zh)]) from exc
 
     first = next_row()
     while first is not None and all(cell in (None, "") for cell in first):

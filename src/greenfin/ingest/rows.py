@@ -73,9 +73,7 @@ class RowValidator:
             try:
                 found = match_header(text)
             except ValueProblem as exc:
-                self.header_issues.append(
-                    ImportIssue(file, 1, text, text, exc.en, exc.zh)
-                )
+                self.header_issues.append(ImportIssue(file, 1, text, text, exc.en, exc.zh))
                 continue
             if found is None:
                 continue
@@ -103,9 +101,7 @@ class RowValidator:
         self._steps = [(i, m.spec.name, m.spec.parse, m.unit, m) for i, m in self.plan]
         self.has_project_columns = any(m.spec.table == "project" for _, m in self.plan)
 
-    def validate(
-        self, line: int, cells: list[Any]
-    ) -> tuple[RowRecords | None, list[ImportIssue]]:
+    def validate(self, line: int, cells: list[Any]) -> tuple[RowRecords | None, list[ImportIssue]]:
         """Validate one row; return its records, or None and the problems found."""
         values: dict[str, Any] = {}
         issues: list[ImportIssue] = []
@@ -125,9 +121,7 @@ class RowValidator:
             try:
                 values[name] = parse(raw, unit)
             except ValueProblem as exc:
-                issues.append(
-                    ImportIssue(self.file, line, found.header, str(raw), exc.en, exc.zh)
-                )
+                issues.append(ImportIssue(self.file, line, found.header, str(raw), exc.en, exc.zh))
         if issues:
             return None, issues
         try:
@@ -166,9 +160,7 @@ class RowValidator:
 
         project: Record | None = None
         project_id = values.get("project_id")
-        if self.has_project_columns and any(
-            name in values for name in _PROJECT_COLUMNS
-        ):
+        if self.has_project_columns and any(name in values for name in _PROJECT_COLUMNS):
             project_id = project_id or values["loan_id"]
             name = values.get("project_name")
             if not name:

@@ -37,9 +37,7 @@ def _money(value: Any) -> Decimal:
 
 def _quantity(dimension: Dimension) -> Any:
     def parse(value: Any) -> Decimal:
-        return v.parse_quantity(
-            value, lookup_unit(_canonical_symbol[dimension]), dimension
-        )
+        return v.parse_quantity(value, lookup_unit(_canonical_symbol[dimension]), dimension)
 
     return BeforeValidator(parse)
 
@@ -53,9 +51,7 @@ _canonical_symbol = {
 
 CreditCode = Annotated[str, BeforeValidator(lambda x: parse_credit_code(str(x)))]
 RegionCode = Annotated[str, BeforeValidator(lambda x: region(str(x)).code)]
-IndustryCode = Annotated[
-    str, BeforeValidator(lambda x: canonical_industry_code(str(x)))
-]
+IndustryCode = Annotated[str, BeforeValidator(lambda x: canonical_industry_code(str(x)))]
 Yuan = Annotated[Decimal, BeforeValidator(_money)]
 Day = Annotated[dt.date, BeforeValidator(v.parse_date)]
 RatePct = Annotated[Decimal, BeforeValidator(v.parse_rate_pct)]
@@ -84,26 +80,16 @@ class Borrower(_Model):
 
     credit_code: CreditCode = Field(description="统一社会信用代码 (GB 32100-2015)")
     name: Annotated[str, Field(min_length=1, max_length=200, description="借款人名称")]
-    industry_code: IndustryCode = Field(
-        description="国民经济行业分类 GB/T 4754-2017, e.g. D4415"
-    )
+    industry_code: IndustryCode = Field(description="国民经济行业分类 GB/T 4754-2017, e.g. D4415")
     region_code: RegionCode = Field(description="行政区划代码 GB/T 2260, six digits")
-    size_class: Annotated[
-        v.SizeClass | None, BeforeValidator(lambda x: x and v.parse_size_class(x))
-    ] = None
+    size_class: Annotated[v.SizeClass | None, BeforeValidator(lambda x: x and v.parse_size_class(x))] = None
     revenue_yuan: Yuan | None = Field(None, description="营业收入, 元")
     total_assets_yuan: Yuan | None = Field(None, description="资产总额, 元")
-    equity_yuan: Yuan | None = Field(
-        None, description="所有者权益, 元 (PCAF attribution)"
-    )
+    equity_yuan: Yuan | None = Field(None, description="所有者权益, 元 (PCAF attribution)")
     debt_yuan: Yuan | None = Field(None, description="负债, 元 (PCAF attribution)")
     evic_yuan: Yuan | None = Field(None, description="EVIC for listed companies, 元")
-    scope1_tco2e: NonNegTCO2e | None = Field(
-        None, description="reported scope 1 emissions, tCO2e/yr"
-    )
-    scope2_tco2e: NonNegTCO2e | None = Field(
-        None, description="reported scope 2 emissions, tCO2e/yr"
-    )
+    scope1_tco2e: NonNegTCO2e | None = Field(None, description="reported scope 1 emissions, tCO2e/yr")
+    scope2_tco2e: NonNegTCO2e | None = Field(None, description="reported scope 2 emissions, tCO2e/yr")
     emissions_quality: Annotated[
         v.DataQuality | None, BeforeValidator(lambda x: x and v.parse_data_quality(x))
     ] = Field(None, description="data-quality mark of the emissions figures")
@@ -137,9 +123,7 @@ class Project(_Model):
 
     @model_validator(mode="after")
     def _dates_in_order(self) -> Project:
-        v.check_order(
-            self.start_date, self.completion_date, "start_date", "completion_date"
-        )
+        v.check_order(self.start_date, self.completion_date, "start_date", "completion_date")
         return self
 
 
@@ -153,9 +137,7 @@ class GreenLabel(StrEnum):
 class Loan(_Model):
     """A loan of the book; the borrower by credit code, the project by id."""
 
-    loan_id: Annotated[
-        str, Field(min_length=1, max_length=64, description="贷款编号/借据号")
-    ]
+    loan_id: Annotated[str, Field(min_length=1, max_length=64, description="贷款编号/借据号")]
     borrower_credit_code: CreditCode
     project_id: str | None = Field(None, max_length=64)
     purpose: str | None = Field(None, max_length=2000, description="贷款用途")
@@ -166,16 +148,12 @@ class Loan(_Model):
     approval_date: Day | None = None
     start_date: Day
     maturity_date: Day
-    five_tier: Annotated[
-        v.FiveTier | None, BeforeValidator(lambda x: x and v.parse_five_tier(x))
-    ] = None
+    five_tier: Annotated[v.FiveTier | None, BeforeValidator(lambda x: x and v.parse_five_tier(x))] = None
     bank_green_flag: Annotated[
         bool | None,
         BeforeValidator(lambda x: None if x in (None, "") else v.parse_bool(x)),
     ] = None
-    bank_green_category: str | None = Field(
-        None, max_length=64, description="bank's own category code"
-    )
+    bank_green_category: str | None = Field(None, max_length=64, description="bank's own category code")
 
     @model_validator(mode="after")
     def _consistent(self) -> Loan:
@@ -217,9 +195,7 @@ class Pledge(_Model):
         Field(description="tCO2e for allowances and credits, t for pollutants, tce"),
     ]
     vintage: int | None = Field(None, ge=2013, le=2100)
-    registry_reference: Annotated[
-        str, Field(min_length=1, max_length=100, description="登记编号")
-    ]
+    registry_reference: Annotated[str, Field(min_length=1, max_length=100, description="登记编号")]
     state: PledgeState = PledgeState.PLEDGED
     pledged_on: Day
 

@@ -12,8 +12,8 @@
 from __future__ import annotations
 
 import re
-from operator import mul
 import unicodedata
+from operator import mul
 
 from greenfin.model.problems import ValueProblem
 
@@ -40,9 +40,7 @@ def _fold(text: str) -> str:
 def credit_code_check_char(first17: str) -> str:
     """The GB 32100-2015 check character for the first 17 characters of a credit code."""
     try:
-        total = sum(
-            map(mul, map(_CREDIT_VALUE.__getitem__, first17), CREDIT_CODE_WEIGHTS)
-        )
+        total = sum(map(mul, map(_CREDIT_VALUE.__getitem__, first17), CREDIT_CODE_WEIGHTS))
     except KeyError as exc:
         ch = exc.args[0]
         raise IdentifierError(
@@ -54,23 +52,16 @@ def credit_code_check_char(first17: str) -> str:
 
 def parse_credit_code(text: str) -> str:
     """Validate a 统一社会信用代码 and return it in canonical form (upper case, half width)."""
-    code = (
-        text if len(text) == 18 and text.isascii() and text.isupper() else _fold(text)
-    )
+    code = text if len(text) == 18 and text.isascii() and text.isupper() else _fold(text)
     if len(code) != 18:
         raise IdentifierError(
             f"a credit code has 18 characters, this one has {len(code)}",
             f"统一社会信用代码应为 18 位，此处为 {len(code)} 位",
         )
-    bad = (
-        [ch for ch in code if ch not in _CREDIT_VALUE]
-        if not _CREDIT_SHAPE.match(code)
-        else None
-    )
+    bad = [ch for ch in code if ch not in _CREDIT_VALUE] if not _CREDIT_SHAPE.match(code) else None
     if bad:
         raise IdentifierError(
-            f"character {bad[0]!r} is not allowed in a credit code "
-            f"(digits and letters except I, O, S, V, Z)",
+            f"character {bad[0]!r} is not allowed in a credit code (digits and letters except I, O, S, V, Z)",
             f"统一社会信用代码中不允许出现字符 {bad[0]!r}（仅限数字及除 I、O、S、V、Z 外的大写字母）",
         )
     expected = credit_code_check_char(code[:17])
@@ -84,9 +75,7 @@ def parse_credit_code(text: str) -> str:
 
 def organisation_code_check_char(first8: str) -> str:
     """The GB 11714-1997 check character of an 8-character organisation code body."""
-    total = sum(
-        _ORG_CHARSET.index(ch) * w for ch, w in zip(first8, _ORG_WEIGHTS, strict=True)
-    )
+    total = sum(_ORG_CHARSET.index(ch) * w for ch, w in zip(first8, _ORG_WEIGHTS, strict=True))
     check = 11 - total % 11
     return {10: "X", 11: "0"}.get(check, str(check))
 

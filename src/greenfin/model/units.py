@@ -64,9 +64,7 @@ def _units(dimension: Dimension, factor: str, *aliases: str) -> list[tuple[str, 
 _TABLE: list[tuple[str, Unit]] = [
     # Money. "元" here means one unit of the row's currency (see docs/loan-book-schema.md).
     *_units(Dimension.MONEY, "1", "元", "cny", "rmb", "yuan", "人民币元"),
-    *_units(
-        Dimension.MONEY, "1000", "千元", "千元人民币", "thousand cny", "k cny", "kcny"
-    ),
+    *_units(Dimension.MONEY, "1000", "千元", "千元人民币", "thousand cny", "k cny", "kcny"),
     *_units(
         Dimension.MONEY,
         "10000",
@@ -97,15 +95,9 @@ _TABLE: list[tuple[str, Unit]] = [
     *_units(Dimension.POWER, "1000", "GW", "吉瓦", "gwp"),
     *_units(Dimension.POWER, "10", "万千瓦", "万kw"),
     # Greenhouse gas, as CO2 equivalent.
-    *_units(
-        Dimension.CO2, "0.001", "kgCO2e", "kgco2", "千克二氧化碳当量", "千克二氧化碳"
-    ),
-    *_units(
-        Dimension.CO2, "1", "tCO2e", "tco2", "吨二氧化碳当量", "吨二氧化碳", "tco2eq"
-    ),
-    *_units(
-        Dimension.CO2, "10000", "万tCO2e", "万tco2", "万吨二氧化碳当量", "万吨二氧化碳"
-    ),
+    *_units(Dimension.CO2, "0.001", "kgCO2e", "kgco2", "千克二氧化碳当量", "千克二氧化碳"),
+    *_units(Dimension.CO2, "1", "tCO2e", "tco2", "吨二氧化碳当量", "吨二氧化碳", "tco2eq"),
+    *_units(Dimension.CO2, "10000", "万tCO2e", "万tco2", "万吨二氧化碳当量", "万吨二氧化碳"),
     *_units(Dimension.CO2, "1000000", "MtCO2e", "mtco2", "百万吨二氧化碳当量"),
     # Standard coal equivalent (GB/T 2589: 1 kgce = 29.3076 MJ).
     *_units(Dimension.COAL, "0.001", "kgce", "千克标准煤", "千克标煤"),
@@ -144,9 +136,7 @@ def lookup_unit(text: str, dimension: Dimension | None = None) -> Unit:
     if unit is None:
         raise UnknownUnitError(f"unknown unit {text!r}")
     if dimension is not None and unit.dimension is not dimension:
-        raise UnknownUnitError(
-            f"unit {text!r} measures {unit.dimension.value}, expected {dimension.value}"
-        )
+        raise UnknownUnitError(f"unit {text!r} measures {unit.dimension.value}, expected {dimension.value}")
     return unit
 
 

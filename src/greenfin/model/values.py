@@ -37,9 +37,7 @@ _NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 def parse_decimal(value: Any) -> Decimal:
     """Read a number written as a bank writes it: '1,234.50', '１２３４', ' 12 ', 12.5."""
     if isinstance(value, bool):
-        raise ValueProblem(
-            "expected a number, got a true/false value", "应为数字，实为布尔值"
-        )
+        raise ValueProblem("expected a number, got a true/false value", "应为数字，实为布尔值")
     if isinstance(value, int):
         return Decimal(value)
     if isinstance(value, float):
@@ -47,63 +45,43 @@ def parse_decimal(value: Any) -> Decimal:
         return Decimal(repr(value))
     if isinstance(value, Decimal):
         number = value
-    elif (
-        isinstance(value, str)
-        and value[-1:].isdigit()
-        and value.lstrip("+-")[:1].isdigit()
-    ):
+    elif isinstance(value, str) and value[-1:].isdigit() and value.lstrip("+-")[:1].isdigit():
         try:  # fast path for the common case, plain digits; Decimal also reads full-width digits
             number = Decimal(value)
         except InvalidOperation:
-            return parse_decimal(
-                _fold(value).replace(",", "").replace("，", "").replace(" ", "") + " "
-            )
+            return parse_decimal(_fold(value).replace(",", "").replace("，", "").replace(" ", "") + " ")
     else:
         text = _fold(str(value)).replace(",", "").replace("，", "").replace(" ", "")
         if not _NUMBER.match(text):
-            raise ValueProblem(
-                f"expected a number, got {value!r}", f"应为数字，实为 {value!r}"
-            )
+            raise ValueProblem(f"expected a number, got {value!r}", f"应为数字，实为 {value!r}")
         try:
             number = Decimal(text)
-        except (
-            InvalidOperation
-        ) as exc:  # pragma: no cover - the regex admits only valid text
-            raise ValueProblem(
-                f"expected a number, got {value!r}", f"应为数字，实为 {value!r}"
-            ) from exc
+        except InvalidOperation as exc:  # pragma: no cover - the regex admits only valid text
+            raise ValueProblem(f"expected a number, got {value!r}", f"应为数字，实为 {value!r}") from exc
     if not number.is_finite():
         raise ValueProblem("expected a finite number", "应为有限数值")
     return number
 
 
 _PLAIN_NUMBER = re.compile(r"^[+-]?\d+(\.\d+)?$")
-_AMOUNT_WITH_UNIT = re.compile(
-    r"^(?P<num>[+-]?[\d,.\s]+(?:[eE][+-]?\d+)?)\s*(?P<unit>\D.*)?$"
-)
+_AMOUNT_WITH_UNIT = re.compile(r"^(?P<num>[+-]?[\d,.\s]+(?:[eE][+-]?\d+)?)\s*(?P<unit>\D.*)?$")
 
 
 def split_number_unit(value: Any) -> tuple[Decimal, str | None]:
     """Split '500万元' or '12.5 MW' into the number and the unit text (None when there is none)."""
     if not isinstance(value, str):
         return parse_decimal(value), None
-    if _PLAIN_NUMBER.match(
-        value
-    ):  # no unit written in the cell: the common case, kept fast
+    if _PLAIN_NUMBER.match(value):  # no unit written in the cell: the common case, kept fast
         return parse_decimal(value), None
     text = _fold(value)
     match = _AMOUNT_WITH_UNIT.match(text)
     if not match:
-        raise ValueProblem(
-            f"expected a number, got {value!r}", f"应为数字，实为 {value!r}"
-        )
+        raise ValueProblem(f"expected a number, got {value!r}", f"应为数字，实为 {value!r}")
     unit_text = (match.group("unit") or "").strip() or None
     return parse_decimal(match.group("num")), unit_text
 
 
-def parse_quantity(
-    value: Any, default_unit: Unit | None, dimension: Dimension
-) -> Decimal:
+def parse_quantity(value: Any, default_unit: Unit | None, dimension: Dimension) -> Decimal:
     """A quantity in the dimension's canonical unit, in one canonical spelling (see below)."""
     return canonical_decimal(_scaled(value, default_unit, dimension))
 
@@ -155,13 +133,11 @@ def yuan_to_fen(yuan: Decimal) -> int:
 def _plain_to_fen(text: str, unit: Unit, fraction: str | None) -> int:
     digits = len(fraction) - 1 if fraction else 0  # the group includes the dot
     scaled = int(text.replace(".", "", 1)) * int(unit.factor * FEN_PER_YUAN)
-    fen, rest = divmod(scaled, 10**digits)
+    fen, rest = divmod(scaled, int(10**digits))
     if rest:
         yuan_to_fen(Decimal(text) * unit.factor)  # raises the finer-than-1-分 problem
     if fen < 0:
-        raise ValueProblem(
-            f"amount must not be negative, got {text!r}", f"金额不能为负，实为 {text!r}"
-        )
+        raise ValueProblem(f"amount must not be negative, got {text!r}", f"金额不能为负，实为 {text!r}")
     return fen
 
 
@@ -170,9 +146,7 @@ def fen_to_yuan(fen: int) -> Decimal:
     return (Decimal(fen) / FEN_PER_YUAN).quantize(Decimal("0.01"))
 
 
-def parse_money_fen(
-    value: Any, default_unit: Unit | None, *, allow_negative: bool = False
-) -> int:
+def parse_money_fen(value: Any, default_unit: Unit | None, *, allow_negative: bool = False) -> int:
     """An amount of money in integer 分, from a cell and the column's unit."""
     if default_unit is not None and value.__class__ is str:
         match = _PLAIN_NUMBER.match(value)
@@ -204,12 +178,7 @@ def parse_date(value: Any) -> dt.date:
         day = value.date()
     elif isinstance(value, dt.date):
         day = value
-    elif (
-        isinstance(value, str)
-        and len(value) == 10
-        and value[4] == "-"
-        and value[7] == "-"
-    ):
+    elif isinstance(value, str) and len(value) == 10 and value[4] == "-" and value[7] == "-":
         try:  # ISO dates are most of what arrives; the C parser reads them fastest
             day = dt.date.fromisoformat(value)
         except ValueError:
@@ -232,9 +201,7 @@ def parse_date(value: Any) -> dt.date:
         try:
             day = dt.date(int(match["y"]), int(match["m"]), int(match["d"]))
         except ValueError as exc:
-            raise ValueProblem(
-                f"{value!r} is not a real date", f"{value!r} 不是有效日期"
-            ) from exc
+            raise ValueProblem(f"{value!r} is not a real date", f"{value!r} 不是有效日期") from exc
     if not _MIN_DATE <= day <= _MAX_DATE:
         raise ValueProblem(
             f"date {day.isoformat()} is outside 1949-10-01..2100-12-31",
@@ -291,9 +258,7 @@ def parse_enum(value: Any, aliases: dict[str, Any], what_en: str, what_zh: str) 
 
 def parse_five_tier(value: Any) -> FiveTier:
     """A five-tier loan class from its Chinese or English name."""
-    result: FiveTier = parse_enum(
-        value, _FIVE_TIER_ALIASES, "five-tier class", "五级分类"
-    )
+    result: FiveTier = parse_enum(value, _FIVE_TIER_ALIASES, "five-tier class", "五级分类")
     return result
 
 
@@ -339,9 +304,7 @@ _QUALITY_ALIASES = {
 
 def parse_data_quality(value: Any) -> DataQuality:
     """An emissions data-quality mark from its Chinese or English name."""
-    result: DataQuality = parse_enum(
-        value, _QUALITY_ALIASES, "data-quality mark", "数据质量标识"
-    )
+    result: DataQuality = parse_enum(value, _QUALITY_ALIASES, "data-quality mark", "数据质量标识")
     return result
 
 
@@ -356,9 +319,7 @@ def parse_bool(value: Any) -> bool:
         return True
     if key in _NO:
         return False
-    raise ValueProblem(
-        f"expected yes/no (是/否), got {value!r}", f"应为 是/否，实为 {value!r}"
-    )
+    raise ValueProblem(f"expected yes/no (是/否), got {value!r}", f"应为 是/否，实为 {value!r}")
 
 
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
@@ -386,8 +347,14 @@ def parse_currency(value: Any) -> str:
 
 
 def parse_text(value: Any, max_length: int = 2000) -> str:
-    """Free text, trimmed; refused when longer than the store keeps."""
+    """Free text, trimmed; refused when longer than the store keeps.
+
+    A leading apostrophe before ``= + - @`` is the mark greenfin's exports put on text that a
+    spreadsheet might take for a formula; it is removed so that an export re-imports unchanged.
+    """
     text = unicodedata.normalize("NFC", str(value)).strip()
+    if text[:1] == "'" and text[1:2] in ("=", "+", "-", "@"):
+        text = text[1:]
     if len(text) > max_length:
         raise ValueProblem(
             f"text is {len(text)} characters, at most {max_length} are kept",
@@ -396,9 +363,7 @@ def parse_text(value: Any, max_length: int = 2000) -> str:
     return text
 
 
-def check_order(
-    earlier: dt.date | None, later: dt.date | None, earlier_name: str, later_name: str
-) -> None:
+def check_order(earlier: dt.date | None, later: dt.date | None, earlier_name: str, later_name: str) -> None:
     """Refuse a pair of dates in the wrong order (either may be missing)."""
     if earlier is not None and later is not None and later < earlier:
         raise ValueProblem(

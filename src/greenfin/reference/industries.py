@@ -36,9 +36,7 @@ def industry_table() -> IndustryTable:
     sections: dict[str, IndustryClass] = {}
     divisions: dict[str, IndustryClass] = {}
     for row in read_reference_csv("gbt4754_2017_divisions.csv"):
-        item = IndustryClass(
-            row["code"], row["section"], row["name_zh"], row["name_en"]
-        )
+        item = IndustryClass(row["code"], row["section"], row["name_zh"], row["name_en"])
         (sections if row["level"] == "section" else divisions)[row["code"]] = item
     orphans = [d.code for d in divisions.values() if d.section not in sections]
     if orphans:

@@ -59,9 +59,7 @@ def provinces() -> dict[str, Province]:
 @cache
 def place_names() -> dict[str, str]:
     """Known prefecture and county names keyed by six-digit code."""
-    return {
-        row["code"]: row["name_zh"] for row in read_reference_csv("gbt2260_places.csv")
-    }
+    return {row["code"]: row["name_zh"] for row in read_reference_csv("gbt2260_places.csv")}
 
 
 @cache

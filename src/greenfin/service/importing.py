@@ -98,9 +98,7 @@ class _Run:
         if len(self.issues) < MAX_REPORTED_ISSUES:
             self.issues.append(issue)
 
-    def check_repeats(
-        self, source: SourceFile, records: list[RowRecords]
-    ) -> list[RowRecords]:
+    def check_repeats(self, source: SourceFile, records: list[RowRecords]) -> list[RowRecords]:
         """Refuse a loan id seen before in this import; refuse conflicting borrower/project data."""
         accepted = []
         for rec in records:
@@ -162,9 +160,7 @@ class _Run:
         ids = [r.loan["loan_id"] for r in records]
         owners = dict(
             self.connection.execute(
-                select(loans.c.loan_id, loans.c.borrower_credit_code).where(
-                    loans.c.loan_id.in_(ids)
-                )
+                select(loans.c.loan_id, loans.c.borrower_credit_code).where(loans.c.loan_id.in_(ids))
             ).all()
         )
         for rec in records:
@@ -179,9 +175,7 @@ class _Run:
                     )
                 )  # fmt: skip
 
-    def _upsert(
-        self, entity: _Entity, rows: list[tuple[int, Record]], source: SourceFile
-    ) -> None:
+    def _upsert(self, entity: _Entity, rows: list[tuple[int, Record]], source: SourceFile) -> None:
         if not rows or self.issue_count:
             return
         key_column = entity.table.c[entity.key]
@@ -201,29 +195,19 @@ class _Run:
         counts.unchanged += len(rows) - len(new) - len(changed)
         if new:
             batch = {"created_batch": self.batch_id, "updated_batch": None}
-            self.connection.execute(
-                insert(entity.table), [{**row, **batch} for row in new]
-            )
+            self.connection.execute(insert(entity.table), [{**row, **batch} for row in new])
             counts.inserted += len(new)
         if changed:
             self._update(entity, changed, source)
             counts.updated += len(changed)
 
-    def _update(
-        self, entity: _Entity, changed: list[tuple[int, Record]], source: SourceFile
-    ) -> None:
+    def _update(self, entity: _Entity, changed: list[tuple[int, Record]], source: SourceFile) -> None:
         key_column = entity.table.c[entity.key]
-        columns = [
-            name
-            for name in (*entity.fields, "row_hash", "updated_batch")
-            if name != entity.key
-        ]
+        columns = [name for name in (*entity.fields, "row_hash", "updated_batch") if name != entity.key]
         old_rows = {
             row._mapping[entity.key]: row._mapping
             for row in self.connection.execute(
-                select(entity.table).where(
-                    key_column.in_([r[entity.key] for _l, r in changed])
-                )
+                select(entity.table).where(key_column.in_([r[entity.key] for _l, r in changed]))
             )
         }
         statement = (
@@ -289,9 +273,7 @@ def _first_seen(
     return result
 
 
-def _chunks(
-    rows: Iterator[tuple[int, list[Any]]], size: int
-) -> Iterator[list[tuple[int, list[Any]]]]:
+def _chunks(rows: Iterator[tuple[int, list[Any]]], size: int) -> Iterator[list[tuple[int, list[Any]]]]:
     while chunk := list(islice(rows, size)):
         yield chunk
 
@@ -330,7 +312,7 @@ def import_files(
              "rows": 0, "inserted": 0, "updated": 0, "unchanged": 0},
         ).scalar_one()  # fmt: skip
         run = _Run(connection, who, batch_id)
-        file_notes = []
+        file_notes: list[dict[str, Any]] = []
         rows_read = 0
         for source, validator in zip(sources, validators, strict=True):
             file_rows = 0
@@ -353,9 +335,7 @@ def import_files(
                             total_bytes,
                             rows_read + file_rows,
                         )
-            except (
-                ImportRejected
-            ) as rejected:  # the file broke off mid-way (decoding, damage)
+            except ImportRejected as rejected:  # the file broke off mid-way (decoding, damage)
                 for problem in rejected.issues:
                     run.problem(problem)
             if file_rows == 0 and run.issue_count == 0:

@@ -23,12 +23,8 @@ DEFAULT_SQLITE_FILE = "greenfin.db"
 ENV_URL = "GREENFIN_DATABASE_URL"
 
 # SQLite keeps NUMERIC as REAL; quantities (MWh, tCO2e) tolerate that, money is integer 分.
-warnings.filterwarnings(
-    "ignore", message=".*does \\*not\\* support Decimal objects natively"
-)
-warnings.filterwarnings(
-    "ignore", category=sa_exc.SAWarning, message=".*Decimal objects natively.*"
-)
+warnings.filterwarnings("ignore", message=".*does \\*not\\* support Decimal objects natively")
+warnings.filterwarnings("ignore", category=sa_exc.SAWarning, message=".*Decimal objects natively.*")
 
 
 def database_url(url: str | None = None) -> str:

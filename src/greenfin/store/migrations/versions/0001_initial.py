@@ -10,7 +10,6 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-
 revision = "0001"
 down_revision = None
 branch_labels = None
@@ -67,9 +66,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_audit_log")),
     )
     with op.batch_alter_table("audit_log", schema=None) as batch_op:
-        batch_op.create_index(
-            "ix_audit_log_entity_id", ["entity", "entity_id"], unique=False
-        )
+        batch_op.create_index("ix_audit_log_entity_id", ["entity", "entity_id"], unique=False)
 
     op.create_table(
         "borrowers",
@@ -86,9 +83,7 @@ def upgrade() -> None:
             nullable=False,
             comment="GB/T 4754-2017",
         ),
-        sa.Column(
-            "region_code", sa.String(length=6), nullable=False, comment="GB/T 2260"
-        ),
+        sa.Column("region_code", sa.String(length=6), nullable=False, comment="GB/T 2260"),
         sa.Column("province_code", sa.String(length=2), nullable=False),
         sa.Column("grid_region", sa.String(length=8), nullable=False),
         sa.Column("size_class", sa.String(length=4), nullable=True),
@@ -123,9 +118,7 @@ def upgrade() -> None:
         sa.Column("region_code", sa.String(length=6), nullable=True),
         sa.Column("project_type", sa.String(length=100), nullable=True),
         sa.Column("capacity_mw", sa.Numeric(precision=24, scale=6), nullable=True),
-        sa.Column(
-            "annual_generation_mwh", sa.Numeric(precision=24, scale=6), nullable=True
-        ),
+        sa.Column("annual_generation_mwh", sa.Numeric(precision=24, scale=6), nullable=True),
         sa.Column("total_investment_fen", sa.BigInteger(), nullable=True),
         sa.Column("start_date", sa.Date(), nullable=True),
         sa.Column("completion_date", sa.Date(), nullable=True),
@@ -187,9 +180,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("loan_id", name=op.f("pk_loans")),
     )
     with op.batch_alter_table("loans", schema=None) as batch_op:
-        batch_op.create_index(
-            "ix_loans_borrower_credit_code", ["borrower_credit_code"], unique=False
-        )
+        batch_op.create_index("ix_loans_borrower_credit_code", ["borrower_credit_code"], unique=False)
         batch_op.create_index("ix_loans_project_id", ["project_id"], unique=False)
 
     op.create_table(
@@ -203,9 +194,7 @@ def upgrade() -> None:
         sa.Column("registry_reference", sa.String(length=100), nullable=False),
         sa.Column("state", sa.String(length=16), nullable=False),
         sa.Column("pledged_on", sa.Date(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["loan_id"], ["loans.loan_id"], name=op.f("fk_pledges_loan_id_loans")
-        ),
+        sa.ForeignKeyConstraint(["loan_id"], ["loans.loan_id"], name=op.f("fk_pledges_loan_id_loans")),
         sa.PrimaryKeyConstraint("pledge_id", name=op.f("pk_pledges")),
     )
     with op.batch_alter_table("pledges", schema=None) as batch_op:

@@ -1,0 +1,327 @@
+"""The ``greenfin`` command: import a loan book, run the demo, summarise, export.
+
+Messages are Chinese first with English beside them, because the people at the keyboard are
+bank officers and the people reading logs are often not.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+from sqlalchemy import Engine, select
+
+from greenfin.ingest.issues import ImportRejected
+from greenfin.service.export import export_loans, write_table
+from greenfin.service.importing import ImportSummary, import_files
+from greenfin.service.summary import BookSummary, SummaryLine, summarise
+from greenfin.store.database import ENV_URL, database_url, open_store
+
+app = typer.Typer(
+    help="greenfin：绿色金融识别、环境效益测算与环境权益质押管理 / green-finance platform",
+    no_args_is_help=True,
+    add_completion=False,
+)
+db_app = typer.Typer(help="数据库维护 / store maintenance", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+console = Console()
+err = Console(stderr=True)
+
+DbOption = Annotated[
+    str | None,
+    typer.Option("--db", help="数据库 URL（默认 GREENFIN_DATABASE_URL 或 ./greenfin.db）/ database URL"),
+]
+WAN = Decimal(10_000)
+
+
+@contextmanager
+def _progress(description: str) -> Iterator[Progress]:
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TextColumn("{task.fields[rows]:,} 行/rows"),
+        TimeRemainingColumn(),
+        console=err,
+        transient=False,
+    ) as progress:
+        yield progress
+
+
+def _print_rejection(rejected: ImportRejected, errors_out: Path | None) -> None:
+    table = Table(
+        title=f"导入被拒绝，共 {rejected.total} 个问题，数据库未作任何更改 / import rejected, nothing was changed"
+    )
+    for name in ("文件 file", "行 row", "列 column", "值 value", "问题 problem"):
+        table.add_column(name, overflow="fold")
+    for issue in rejected.issues[:50]:
+        table.add_row(
+            issue.file,
+            "" if issue.row is None else str(issue.row),
+            issue.column or "",
+            (issue.value or "")[:40],
+            f"{issue.message_zh}\n[dim]{issue.message_en}[/dim]",
+        )
+    err.print(table)
+    if rejected.total > 50:
+        err.print(f"…… 另有 {rejected.total - 50} 个问题 / {rejected.total - 50} more; use --errors-out")
+    if errors_out is not None:
+        write_table(
+            errors_out,
+            ("文件 file", "行 row", "列 column", "值 value", "问题 message_zh", "problem message_en"),
+            ((i.file, i.row, i.column, i.value, i.message_zh, i.message_en) for i in rejected.issues),
+        )
+        err.print(f"问题清单已写入 / problems written to {errors_out}")
+
+
+def _run_import(
+    engine: Engine, files: list[Path], encoding: str | None, sheet: str | None, user: str | None
+) -> ImportSummary:
+    with _progress("导入 importing") as progress:
+        task = progress.add_task("导入 importing", total=1, rows=0)
+
+        def report(done: int, total: int, rows: int) -> None:
+            progress.update(task, completed=done, total=max(total, 1), rows=rows)
+
+        summary = import_files(engine, files, actor=user, encoding=encoding, sheet=sheet, progress=report)
+        progress.update(task, completed=1, total=1)
+    return summary
+
+
+def _print_import(summary: ImportSummary) -> None:
+    console.print(
+        f"[green]导入完成[/green] 批次 #{summary.batch_id}：{summary.rows:,} 行；"
+        f"贷款 新增 {summary.loans.inserted:,} / 更新 {summary.loans.updated:,} / 未变 {summary.loans.unchanged:,}；"
+        f"借款人 新增 {summary.borrowers.inserted:,} / 更新 {summary.borrowers.updated:,}；"
+        f"项目 新增 {summary.projects.inserted:,} / 更新 {summary.projects.updated:,}"
+    )
+    console.print(
+        f"[dim]import batch #{summary.batch_id}: {summary.rows:,} rows; loans inserted {summary.loans.inserted:,}, "
+        f"updated {summary.loans.updated:,}, unchanged {summary.loans.unchanged:,}[/dim]"
+    )
+
+
+@app.command("import")
+def import_command(
+    files: Annotated[
+        list[Path], typer.Argument(help="CSV 或 XLSX 贷款台账文件 / loan-book files", exists=False)
+    ],
+    encoding: Annotated[str | None, typer.Option(help="文本编码，如 gbk、utf-8（默认自动识别）")] = None,
+    sheet: Annotated[str | None, typer.Option(help="XLSX 工作表名（默认第一个）")] = None,
+    user: Annotated[str | None, typer.Option(help="操作人（记入审计日志）/ acting user")] = None,
+    errors_out: Annotated[
+        Path | None, typer.Option(help="把全部问题写入 CSV/XLSX / write all problems here")
+    ] = None,
+    db: DbOption = None,
+) -> None:
+    """导入贷款台账：全部成功或全部不导入 / import a loan book, all or nothing."""
+    engine = open_store(db)
+    try:
+        summary = _run_import(engine, files, encoding, sheet, user)
+    except ImportRejected as rejected:
+        _print_rejection(rejected, errors_out)
+        raise typer.Exit(code=1) from None
+    _print_import(summary)
+
+
+def _money_wan(value: Decimal) -> str:
+    return f"{value / WAN:,.2f}"
+
+
+def _breakdown_table(title: str, lines: list[SummaryLine], total: Decimal, limit: int = 12) -> Table:
+    table = Table(title=title, title_justify="left")
+    table.add_column("类别 / group")
+    table.add_column("笔数 loans", justify="right")
+    table.add_column("余额（万元）", justify="right")
+    table.add_column("占比 %", justify="right")
+    table.add_column("其中绿色（万元）", justify="right")
+    for line in lines[:limit]:
+        share = (line.balance_yuan / total * 100) if total else Decimal(0)
+        table.add_row(
+            line.label,
+            f"{line.loans:,}",
+            _money_wan(line.balance_yuan),
+            f"{share:.1f}",
+            _money_wan(line.green_balance_yuan),
+        )
+    if len(lines) > limit:
+        rest = lines[limit:]
+        balance = sum((line.balance_yuan for line in rest), Decimal(0))
+        green = sum((line.green_balance_yuan for line in rest), Decimal(0))
+        share = (balance / total * 100) if total else Decimal(0)
+        table.add_row(
+            f"其他 {len(rest)} 类 / others",
+            f"{sum(line.loans for line in rest):,}",
+            _money_wan(balance),
+            f"{share:.1f}",
+            _money_wan(green),
+        )
+    return table
+
+
+def print_summary(book: BookSummary) -> None:
+    console.rule("贷款台账概览 / loan book summary")
+    console.print(
+        f"贷款 {book.loans:,} 笔，借款人 {book.borrowers:,} 户，项目 {book.projects:,} 个，环境权益质押 {book.pledges:,} 笔；"
+        f"贷款余额 {_money_wan(book.balance_yuan)} 万元，其中银行标识绿色贷款 {_money_wan(book.green_balance_yuan)} 万元"
+    )
+    console.print(
+        f"[dim]{book.loans:,} loans, {book.borrowers:,} borrowers, {book.projects:,} projects, {book.pledges:,} pledges; "
+        f"balance {book.balance_yuan:,.2f} CNY, bank-flagged green {book.green_balance_yuan:,.2f} CNY[/dim]"
+    )
+    console.print(
+        _breakdown_table(
+            "按行业门类（GB/T 4754-2017）/ by industry section", book.by_industry, book.balance_yuan
+        )
+    )
+    console.print(_breakdown_table("按地区（地市）/ by prefecture", book.by_region, book.balance_yuan))
+    console.print(_breakdown_table("按五级分类 / by five-tier class", book.by_five_tier, book.balance_yuan))
+
+
+def write_summary(book: BookSummary, path: Path) -> Path:
+    """The summary as a spreadsheet an officer can forward."""
+    rows: list[list[object]] = []
+    for title, lines in (
+        ("行业门类", book.by_industry),
+        ("地区", book.by_region),
+        ("五级分类", book.by_five_tier),
+    ):
+        for line in lines:
+            rows.append([title, line.label, line.loans, line.balance_yuan, line.green_balance_yuan])
+    rows.append(["合计", "", book.loans, book.balance_yuan, book.green_balance_yuan])
+    return write_table(path, ("维度", "类别", "笔数", "贷款余额（元）", "绿色贷款余额（元）"), rows)
+
+
+@app.command()
+def summary(db: DbOption = None) -> None:
+    """打印贷款台账概览 / print the loan-book summary."""
+    print_summary(summarise(open_store(db)))
+
+
+@app.command()
+def export(
+    path: Annotated[Path, typer.Argument(help="输出文件 .csv 或 .xlsx / output file")],
+    db: DbOption = None,
+) -> None:
+    """按导入格式导出贷款台账（公式安全）/ export the loan book (formula-safe)."""
+    count = export_loans(open_store(db), path)
+    console.print(f"已导出 {count:,} 笔贷款到 {path} / exported {count:,} loans")
+
+
+@db_app.command("upgrade")
+def db_upgrade(db: DbOption = None) -> None:
+    """创建或升级数据库结构 / create or migrate the store schema."""
+    open_store(db)
+    console.print(f"数据库结构已是最新 / schema is current: {database_url(db)}")
+
+
+@app.command()
+def demo(
+    loans: Annotated[
+        int, typer.Option("--loans", min=2, max=10_000_000, help="贷款笔数 / number of loans")
+    ] = 5_000,
+    seed: Annotated[int, typer.Option(help="随机种子 / seed")] = 20261126,
+    directory: Annotated[Path, typer.Option("--dir", help="演示文件目录 / demo folder")] = Path(
+        "greenfin-demo"
+    ),
+    serve: Annotated[
+        bool, typer.Option("--serve/--no-serve", help="结束后启动网页应用 / serve the web app")
+    ] = True,
+    db: DbOption = None,
+) -> None:
+    """生成演示银行的贷款台账并走完整流程 / build the demo bank's book and run the whole pipeline."""
+    from greenfin.demo.generator import CHONGQING_DYEING, TONGDAO_WIND, write_book
+    from greenfin.demo.pledges import demo_pledges
+    from greenfin.service.pledges import register_pledges
+    from greenfin.store.schema import pledges
+
+    explicit = db or os.environ.get(ENV_URL)
+    url = explicit or f"sqlite:///{directory / 'greenfin.db'}"
+    if not explicit:  # the demo's own SQLite store is rebuilt from scratch each time
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{directory / 'greenfin.db'}{suffix}").unlink(missing_ok=True)
+    book_path = directory / "loan_book.csv"
+    console.print(
+        f"演示银行：浙江某城市商业银行（虚构），{loans:,} 笔贷款 / fictional Zhejiang city commercial bank"
+    )
+    with _progress("生成台账 generating") as progress:
+        task = progress.add_task("生成台账 generating", total=loans, rows=0)
+        write_book(book_path, loans, seed, progress=lambda n: progress.update(task, completed=n, rows=n))
+    engine = open_store(url)
+    try:
+        result = _run_import(engine, [book_path], None, None, "demo")
+    except ImportRejected as rejected:  # the generator is tested; this would be a bug
+        _print_rejection(rejected, None)
+        raise typer.Exit(code=1) from None
+    _print_import(result)
+    with engine.connect() as connection:
+        has_pledges = connection.execute(select(pledges.c.pledge_id).limit(1)).first() is not None
+    if not has_pledges:
+        registered = register_pledges(engine, demo_pledges(engine, seed), actor="demo")
+        console.print(f"登记环境权益质押 {registered:,} 笔 / registered {registered:,} pledges")
+    book = summarise(engine)
+    print_summary(book)
+    report = write_summary(book, directory / "summary.xlsx")
+    export_loans(engine, directory / "loan_book_export.xlsx")
+    _print_cases(engine, (TONGDAO_WIND.loan_id, CHONGQING_DYEING.loan_id))
+    console.print(
+        f"报告 / report: {report}；导出 / export: {directory / 'loan_book_export.xlsx'}；数据库 / store: {url}"
+    )
+    if serve:
+        console.print(
+            "网页应用尚未提供（见 issue 7）；演示到此结束 / the web app is not built yet; the demo ends here."
+        )
+
+
+def _print_cases(engine: Engine, loan_ids: tuple[str, ...]) -> None:
+    from greenfin.model.values import fen_to_yuan
+    from greenfin.reference.regions import region
+    from greenfin.store.schema import borrowers, loans, pledges, projects
+
+    query = (
+        select(loans, borrowers.c.name.label("borrower_name"), borrowers.c.region_code,
+               projects.c.name.label("project_name"), projects.c.capacity_mw, projects.c.annual_generation_mwh)
+        .select_from(loans.join(borrowers).outerjoin(projects))
+        .where(loans.c.loan_id.in_(loan_ids))
+        .order_by(loans.c.loan_id.desc())
+    )  # fmt: skip
+    with engine.connect() as connection:
+        rows = connection.execute(query).mappings().all()
+        pledged = connection.execute(select(pledges).where(pledges.c.loan_id.in_(loan_ids))).mappings().all()
+    console.rule("演示案例 / demo cases")
+    for row in rows:
+        place = region(row["region_code"])
+        console.print(
+            f"[bold]{row['loan_id']}[/bold] {row['borrower_name']}（{place.province.name_zh}{place.name_zh or ''}，{place.grid_region}电网）"
+            f"：余额 {fen_to_yuan(row['balance_fen']) / WAN:,.2f} 万元，发放 {row['start_date']}，审批 {row['approval_date']}"
+        )
+        if row["project_name"]:
+            console.print(
+                f"  项目：{row['project_name']}，装机 {row['capacity_mw'].normalize():f} MW，年发电量 {row['annual_generation_mwh'].normalize():f} MWh"
+            )
+        for pledge in (p for p in pledged if p["loan_id"] == row["loan_id"]):
+            console.print(
+                f"  质押：{pledge['instrument']} {pledge['quantity'].normalize():f} {pledge['unit']}（{pledge['vintage']} 年度），登记 {pledge['registry_reference']}"
+            )
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
