@@ -50,6 +50,11 @@ def _plain(func: Callable[[Any], Any]) -> Parser:
     return lambda value, _unit: func(value)
 
 
+def _label(func: Callable[[Any], Any]) -> Parser:
+    """An enum parser whose stored form is the label text (正常, 大型, verified)."""
+    return lambda value, _unit: func(value).value
+
+
 def _money(value: Any, unit: Unit | None) -> int:
     return v.parse_money_fen(value, unit)
 
@@ -129,7 +134,7 @@ COLUMNS: tuple[ColumnSpec, ...] = (
     _spec("approval_date", "loan", "审批日期", "审批日期|批准日期|审批通过日期|approved_on", _plain(v.parse_date)),
     _spec("start_date", "loan", "发放日期", "发放日期|放款日期|起始日期|起息日|贷款起始日|start|value_date|disbursement_date", _plain(v.parse_date), required=True),
     _spec("maturity_date", "loan", "到期日期", "到期日期|到期日|贷款到期日|maturity", _plain(v.parse_date), required=True),
-    _spec("five_tier", "loan", "五级分类", "五级分类|贷款五级分类|风险分类|risk_class|loan_class", _plain(v.parse_five_tier)),
+    _spec("five_tier", "loan", "五级分类", "五级分类|贷款五级分类|风险分类|risk_class|loan_class", _label(v.parse_five_tier)),
     _spec("bank_green_flag", "loan", "是否绿色贷款", "是否绿色贷款|绿色贷款标识|绿色标识|green_flag|is_green", _plain(v.parse_bool)),
     _spec("bank_green_category", "loan", "绿色贷款分类", "绿色贷款分类|绿色贷款投向|绿色分类代码|green_category", _text(64)),
     # Borrower.
@@ -137,7 +142,7 @@ COLUMNS: tuple[ColumnSpec, ...] = (
     _spec("borrower_name", "borrower", "借款人名称", "借款人名称|借款人|客户名称|企业名称|borrower|name", _text(200), required=True),
     _spec("industry_code", "borrower", "行业代码", "行业代码|国民经济行业分类|国民经济行业代码|行业分类代码|所属行业代码|industry", _plain(canonical_industry_code), required=True),
     _spec("region_code", "borrower", "行政区划代码", "行政区划代码|地区代码|所在地区代码|注册地行政区划代码|region", _region, required=True),
-    _spec("size_class", "borrower", "企业规模", "企业规模|规模|enterprise_size|size", _plain(v.parse_size_class)),
+    _spec("size_class", "borrower", "企业规模", "企业规模|规模|enterprise_size|size", _label(v.parse_size_class)),
     _spec("revenue", "borrower", "营业收入", "营业收入|年营业收入|revenue|turnover", _money, dimension=MONEY),
     _spec("total_assets", "borrower", "资产总额", "资产总额|总资产|total_assets|assets", _money, dimension=MONEY),
     _spec("equity", "borrower", "所有者权益", "所有者权益|净资产|股东权益|equity", _money, dimension=MONEY),
@@ -145,7 +150,7 @@ COLUMNS: tuple[ColumnSpec, ...] = (
     _spec("evic", "borrower", "企业价值EVIC", "企业价值evic|evic|企业价值", _money, dimension=MONEY),
     _spec("scope1", "borrower", "范围一排放", "范围一排放|范围一排放量|直接排放|scope1|scope_1|scope1_emissions", _quantity(Dimension.CO2), dimension=Dimension.CO2),
     _spec("scope2", "borrower", "范围二排放", "范围二排放|范围二排放量|间接排放|scope2|scope_2|scope2_emissions", _quantity(Dimension.CO2), dimension=Dimension.CO2),
-    _spec("emissions_quality", "borrower", "排放数据质量", "排放数据质量|排放数据来源|emissions_quality|emissions_data_quality", _plain(v.parse_data_quality)),
+    _spec("emissions_quality", "borrower", "排放数据质量", "排放数据质量|排放数据来源|emissions_quality|emissions_data_quality", _label(v.parse_data_quality)),
     # Project.
     _spec("project_id", "project", "项目编号", "项目编号|项目代码|project_no", _text(64)),
     _spec("project_name", "project", "项目名称", "项目名称|project", _text(200)),

@@ -8,8 +8,8 @@ just the first, so one pass over a file tells the user everything that needs fix
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 from greenfin.ingest.columns import BY_NAME, COLUMNS, HeaderMatch, match_header
 from greenfin.ingest.issues import ImportIssue
@@ -17,27 +17,28 @@ from greenfin.model.problems import ValueProblem
 from greenfin.model.values import check_loan_consistency, check_order
 from greenfin.reference.regions import region
 
-Record = dict[str, Any]
 
-
-@dataclass(frozen=True, slots=True)
-class RowRecords:
-    """The validated content of one row."""
+class RowRecords(NamedTuple):
+    """The validated content of one row, as tuples in the order of the ``*_FIELDS`` plus the hash."""
 
     line: int
-    borrower: Record
-    project: Record | None
-    loan: Record
+    borrower: tuple[Any, ...]
+    project: tuple[Any, ...] | None
+    loan: tuple[Any, ...]
 
 
-def content_hash(record: Record, fields: tuple[str, ...]) -> str:
+def content_hash(values: tuple[Any, ...]) -> str:
     """A digest of a record's content.
 
     Quantities arrive as canonical Decimals (see ``values.canonical_decimal``), money as integer
-    分 and dates as dates, so the ``repr`` of the values is one text per content.
+    分, dates as dates and labels as text, so the ``repr`` of the values is one text per content.
     """
-    text = repr([record[name] for name in fields])
-    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+    return hashlib.blake2b(repr(values).encode(), digest_size=16).hexdigest()
+
+
+def hashed(values: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The record with its content hash appended (the stored ``row_hash`` column)."""
+    return (*values, content_hash(values))
 
 
 BORROWER_FIELDS = (
@@ -56,6 +57,7 @@ LOAN_FIELDS = (
 )  # fmt: skip
 
 _PROJECT_COLUMNS = [spec.name for spec in COLUMNS if spec.table == "project"]
+_NO_PROJECT = (None,) * len(_PROJECT_COLUMNS)
 
 
 class RowValidator:
@@ -99,36 +101,151 @@ class RowValidator:
                     )
                 )  # fmt: skip
         self._steps = [(i, m.spec.name, m.spec.parse, m.unit, m) for i, m in self.plan]
+        self.width = max((i for i, _m in self.plan), default=-1) + 1
+        self._project_date_headers = (
+            self.header_of("project_start_date"),
+            self.header_of("project_completion_date"),
+        )
         self.has_project_columns = any(m.spec.table == "project" for _, m in self.plan)
 
     def validate(self, line: int, cells: list[Any]) -> tuple[RowRecords | None, list[ImportIssue]]:
         """Validate one row; return its records, or None and the problems found."""
-        values: dict[str, Any] = {}
+        records, issues = self.validate_chunk([(line, cells)])
+        return (records[0] if records else None), issues
+
+    def validate_chunk(
+        self, chunk: list[tuple[int, list[Any]]]
+    ) -> tuple[list[RowRecords], list[ImportIssue]]:
+        """Validate a chunk of rows column by column.
+
+        Working down a column lets each distinct value be parsed once per chunk: a borrower's
+        credit code, industry and region repeat on each of its loans, and dates, classes and
+        currencies repeat across the book.  The parsers are the same as for a single value, so
+        a value is judged the same way however it arrives.
+        """
+        count = len(chunk)
+        lines = [line for line, _cells in chunk]
+        width = self.width
+        rows = [
+            cells if len(cells) >= width else [*cells, *[None] * (width - len(cells))] for _l, cells in chunk
+        ]
+        columns = list(zip(*rows, strict=True)) if rows else []
         issues: list[ImportIssue] = []
-        width = len(cells)
+        bad: set[int] = set()
+        parsed: dict[str, list[Any]] = {}
         for index, name, parse, unit, found in self._steps:
-            raw = cells[index] if index < width else None
-            if not raw or (raw.__class__ is str and raw.isspace()):
-                if found.spec.required:
-                    spec = found.spec
+            parsed[name] = self._parse_column(columns[index], name, parse, unit, found, lines, issues, bad)
+        absent = [None] * count
+        column = parsed.get
+
+        def values(name: str) -> list[Any]:
+            return column(name) or absent
+
+        places = {code: region(code) for code in set(values("region_code")) if code is not None}
+        region_codes = values("region_code")
+        borrowers = zip(
+            values("borrower_credit_code"), values("borrower_name"), values("industry_code"), region_codes,
+            [code and code[:2] for code in region_codes],
+            [code and places[code].grid_region for code in region_codes],
+            values("size_class"), values("revenue"), values("total_assets"), values("equity"), values("debt"),
+            values("evic"), values("scope1"), values("scope2"), values("emissions_quality"),
+            strict=True,
+        )  # fmt: skip
+        loan_ids = values("loan_id")
+        project_ids = values("project_id")
+        project_present = (
+            [t != _NO_PROJECT for t in zip(*(values(n) for n in _PROJECT_COLUMNS), strict=True)]
+            if self.has_project_columns
+            else absent
+        )
+        projects = zip(
+            values("project_name"), values("project_description"), values("project_region_code"),
+            values("project_type"), values("capacity"), values("annual_generation"), values("total_investment"),
+            values("project_start_date"), values("project_completion_date"), values("tech_params"),
+            strict=True,
+        )  # fmt: skip
+        currencies = column("currency") or ["CNY"] * count
+        loans = zip(
+            values("purpose"), values("amount"), values("balance"), currencies, values("rate_pct"),
+            values("approval_date"), values("start_date"), values("maturity_date"), values("five_tier"),
+            values("bank_green_flag"), values("bank_green_category"),
+            strict=True,
+        )  # fmt: skip
+        records = []
+        borrower_memo: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+        for pos, (line, borrower, project_values, loan_values) in enumerate(
+            zip(lines, borrowers, projects, loans, strict=True)
+        ):
+            if pos in bad:
+                continue
+            try:
+                project = None
+                project_id = None
+                if project_present[pos]:
+                    project_id = project_ids[pos] or loan_ids[pos]
+                    project = self._project(project_id, project_values)
+                check_loan_consistency(
+                    loan_values[1], loan_values[2], loan_values[5], loan_values[6], loan_values[7]
+                )
+            except ValueProblem as exc:
+                issues.append(ImportIssue(self.file, line, None, None, exc.en, exc.zh))
+                continue
+            loan = hashed((loan_ids[pos], borrower[0], project_id, *loan_values))
+            borrower_record = borrower_memo.get(borrower)
+            if borrower_record is None:  # a borrower's loans repeat its data: hash it once
+                borrower_record = borrower_memo[borrower] = hashed(borrower)
+            records.append(RowRecords(line, borrower_record, project, loan))
+        issues.sort(key=lambda issue: issue.row or 0)
+        return records, issues
+
+    def _parse_column(
+        self,
+        cells: tuple[Any, ...],
+        name: str,
+        parse: Any,
+        unit: Any,
+        found: HeaderMatch,
+        lines: list[int],
+        issues: list[ImportIssue],
+        bad: set[int],
+    ) -> list[Any]:
+        spec = found.spec
+        # Spreadsheet cells may mix types that compare equal (1, 1.0, True): key those by type too.
+        typed = not set(map(type, cells)) <= {str}
+        keys: Sequence[Any] = [(cell.__class__, cell) for cell in cells] if typed else cells
+        memo: dict[Any, Any] = {}
+        failed: dict[Any, ValueProblem | None] = {}  # None: a required value left empty
+        for key in set(keys):
+            raw = key[1] if typed else key
+            if raw is None or (raw.__class__ is str and (not raw or raw.isspace())):
+                memo[key] = None
+                if spec.required:
+                    failed[key] = None
+                continue
+            try:
+                memo[key] = parse(raw, unit)
+            except ValueProblem as exc:
+                memo[key] = None
+                failed[key] = exc
+        if failed:
+            for pos, key in enumerate(keys):
+                if key not in failed:
+                    continue
+                bad.add(pos)
+                problem = failed[key]
+                raw = key[1] if typed else key
+                if problem is None:
                     issues.append(
                         ImportIssue(
-                            self.file, line, found.header, "",
+                            self.file, lines[pos], found.header, "",
                             f"{spec.label} is required but empty", f"{spec.label_zh}为必填项，但为空",
                         )
                     )  # fmt: skip
-                continue
-            try:
-                values[name] = parse(raw, unit)
-            except ValueProblem as exc:
-                issues.append(ImportIssue(self.file, line, found.header, str(raw), exc.en, exc.zh))
-        if issues:
-            return None, issues
-        try:
-            records = self._records(line, values)
-        except ValueProblem as exc:
-            return None, [ImportIssue(self.file, line, None, None, exc.en, exc.zh)]
-        return records, []
+                else:
+                    issues.append(
+                        ImportIssue(self.file, lines[pos], found.header, str(raw), problem.en, problem.zh)
+                    )
+        return list(map(memo.__getitem__, keys))
 
     def header_of(self, name: str) -> str:
         """The header text the user wrote for a column, for messages about cross-field rules."""
@@ -137,79 +254,12 @@ class RowValidator:
                 return found.header
         return BY_NAME[name].label_zh
 
-    def _records(self, line: int, values: dict[str, Any]) -> RowRecords:
-        place = region(values["region_code"])
-        borrower: Record = {
-            "credit_code": values["borrower_credit_code"],
-            "name": values["borrower_name"],
-            "industry_code": values["industry_code"],
-            "region_code": values["region_code"],
-            "province_code": place.code[:2],
-            "grid_region": place.grid_region,
-            "size_class": _enum_value(values.get("size_class")),
-            "revenue_fen": values.get("revenue"),
-            "total_assets_fen": values.get("total_assets"),
-            "equity_fen": values.get("equity"),
-            "debt_fen": values.get("debt"),
-            "evic_fen": values.get("evic"),
-            "scope1_tco2e": values.get("scope1"),
-            "scope2_tco2e": values.get("scope2"),
-            "emissions_quality": _enum_value(values.get("emissions_quality")),
-        }
-        borrower["row_hash"] = content_hash(borrower, BORROWER_FIELDS)
-
-        project: Record | None = None
-        project_id = values.get("project_id")
-        if self.has_project_columns and any(name in values for name in _PROJECT_COLUMNS):
-            project_id = project_id or values["loan_id"]
-            name = values.get("project_name")
-            if not name:
-                raise ValueProblem(
-                    f"project fields are given but {self.header_of('project_name')} is empty",
-                    f"填写了项目信息，但{self.header_of('project_name')}为空",
-                )
-            check_order(
-                values.get("project_start_date"), values.get("project_completion_date"),
-                self.header_of("project_start_date"), self.header_of("project_completion_date"),
-            )  # fmt: skip
-            project = {
-                "project_id": project_id,
-                "name": name,
-                "description": values.get("project_description"),
-                "region_code": values.get("project_region_code"),
-                "project_type": values.get("project_type"),
-                "capacity_mw": values.get("capacity"),
-                "annual_generation_mwh": values.get("annual_generation"),
-                "total_investment_fen": values.get("total_investment"),
-                "start_date": values.get("project_start_date"),
-                "completion_date": values.get("project_completion_date"),
-                "parameters": values.get("tech_params") or {},
-            }
-            project["row_hash"] = content_hash(project, PROJECT_FIELDS)
-
-        check_loan_consistency(
-            values["amount"], values["balance"], values.get("approval_date"),
-            values["start_date"], values["maturity_date"],
-        )  # fmt: skip
-        loan: Record = {
-            "loan_id": values["loan_id"],
-            "borrower_credit_code": borrower["credit_code"],
-            "project_id": project_id if project is not None else None,
-            "purpose": values.get("purpose"),
-            "amount_fen": values["amount"],
-            "balance_fen": values["balance"],
-            "currency": values.get("currency", "CNY"),
-            "rate_pct": values.get("rate_pct"),
-            "approval_date": values.get("approval_date"),
-            "start_date": values["start_date"],
-            "maturity_date": values["maturity_date"],
-            "five_tier": _enum_value(values.get("five_tier")),
-            "bank_green_flag": values.get("bank_green_flag"),
-            "bank_green_category": values.get("bank_green_category"),
-        }
-        loan["row_hash"] = content_hash(loan, LOAN_FIELDS)
-        return RowRecords(line, borrower, project, loan)
-
-
-def _enum_value(value: Any) -> Any:
-    return getattr(value, "value", value)
+    def _project(self, project_id: str, values: tuple[Any, ...]) -> tuple[Any, ...]:
+        name, _desc, _region, _type, _cap, _gen, _inv, start, completion, parameters = values
+        if not name:
+            raise ValueProblem(
+                f"project fields are given but {self.header_of('project_name')} is empty",
+                f"填写了项目信息，但{self.header_of('project_name')}为空",
+            )
+        check_order(start, completion, *self._project_date_headers)
+        return hashed((project_id, *values[:-1], parameters or {}))

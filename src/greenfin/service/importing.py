@@ -13,22 +13,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+import json
 from itertools import islice
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Table, bindparam, insert, select, update
+from sqlalchemy.types import JSON, Boolean, Date, Numeric
 
 from greenfin.ingest.issues import ImportIssue, ImportRejected
 from greenfin.ingest.readers import SourceFile, open_source
-from greenfin.ingest.rows import (
-    BORROWER_FIELDS,
-    LOAN_FIELDS,
-    PROJECT_FIELDS,
-    Record,
-    RowRecords,
-    RowValidator,
-)
+from greenfin.ingest.rows import BORROWER_FIELDS, LOAN_FIELDS, PROJECT_FIELDS, RowRecords, RowValidator
 from greenfin.service import audit
 from greenfin.store.schema import borrowers, import_batches, loans, projects
 
@@ -66,6 +61,11 @@ class _Entity:
     key: str
     fields: tuple[str, ...]
 
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The stored columns of a record tuple: its fields and the content hash."""
+        return (*self.fields, "row_hash")
+
 
 _BORROWER = _Entity("borrower", borrowers, "credit_code", BORROWER_FIELDS)
 _PROJECT = _Entity("project", projects, "project_id", PROJECT_FIELDS)
@@ -87,10 +87,12 @@ class _Run:
             "project": {},
             "loan": {},
         }
-        self.counts = {
-            "borrower": TableCounts(),
-            "project": TableCounts(),
-            "loan": TableCounts(),
+        self.counts = {"borrower": TableCounts(), "project": TableCounts(), "loan": TableCounts()}
+        # A table empty when the import began holds only what this import wrote, and this import
+        # never writes a key twice: lookups in it can be skipped (the first load of a book).
+        self.empty_at_start = {
+            entity.name: connection.execute(select(entity.table.c[entity.key]).limit(1)).first() is None
+            for entity in (_BORROWER, _PROJECT, _LOAN)
         }
 
     def problem(self, issue: ImportIssue) -> None:
@@ -103,7 +105,7 @@ class _Run:
         accepted = []
         for rec in records:
             ok = True
-            loan_id = rec.loan["loan_id"]
+            loan_id = rec.loan[0]
             first = self.seen["loan"].get(loan_id)
             if first is not None:
                 ok = False
@@ -115,19 +117,15 @@ class _Run:
                     )
                 )  # fmt: skip
             else:
-                self.seen["loan"][loan_id] = (
-                    rec.loan["row_hash"],
-                    source.name,
-                    rec.line,
-                )
+                self.seen["loan"][loan_id] = (rec.loan[-1], source.name, rec.line)
             for entity, data in (("borrower", rec.borrower), ("project", rec.project)):
                 if data is None:
                     continue
-                key = data["credit_code" if entity == "borrower" else "project_id"]
+                key = data[0]
                 earlier = self.seen[entity].get(key)
                 if earlier is None:
-                    self.seen[entity][key] = (data["row_hash"], source.name, rec.line)
-                elif earlier[0] != data["row_hash"]:
+                    self.seen[entity][key] = (data[-1], source.name, rec.line)
+                elif earlier[0] != data[-1]:
                     ok = False
                     what_zh = "借款人" if entity == "borrower" else "项目"
                     self.problem(
@@ -144,12 +142,9 @@ class _Run:
     def write(self, source: SourceFile, records: list[RowRecords]) -> None:
         """Write one chunk: first-seen borrowers and projects, then the loans."""
         borrower_rows = _first_seen(
-            self.seen["borrower"],
-            source.name,
-            ((r.line, r.borrower) for r in records),
-            "credit_code",
+            self.seen["borrower"], source.name, ((r.line, r.borrower) for r in records)
         )
-        project_rows = _first_seen(self.seen["project"], source.name, ((r.line, r.project) for r in records if r.project), "project_id")  # fmt: skip
+        project_rows = _first_seen(self.seen["project"], source.name, ((r.line, r.project) for r in records))
         self._upsert(_BORROWER, borrower_rows, source)
         self._upsert(_PROJECT, project_rows, source)
         self._check_loan_owners(records, source)
@@ -157,57 +152,62 @@ class _Run:
             self._upsert(_LOAN, [(r.line, r.loan) for r in records], source)
 
     def _check_loan_owners(self, records: list[RowRecords], source: SourceFile) -> None:
-        ids = [r.loan["loan_id"] for r in records]
+        if self.empty_at_start["loan"]:
+            return
+        ids = [r.loan[0] for r in records]
         owners = dict(
             self.connection.execute(
                 select(loans.c.loan_id, loans.c.borrower_credit_code).where(loans.c.loan_id.in_(ids))
             ).all()
         )
+        if not owners:
+            return
         for rec in records:
-            owner = owners.get(rec.loan["loan_id"])
-            if owner is not None and owner != rec.loan["borrower_credit_code"]:
+            loan_id, borrower = rec.loan[0], rec.loan[1]
+            owner = owners.get(loan_id)
+            if owner is not None and owner != borrower:
                 self.problem(
                     ImportIssue(
-                        source.name, rec.line, "统一社会信用代码 (borrower_credit_code)",
-                        rec.loan["borrower_credit_code"],
-                        f"loan {rec.loan['loan_id']} is already held in the store for borrower {owner}",
-                        f"贷款 {rec.loan['loan_id']} 在库中属于借款人 {owner}，不能改属其他借款人",
+                        source.name, rec.line, "统一社会信用代码 (borrower_credit_code)", borrower,
+                        f"loan {loan_id} is already held in the store for borrower {owner}",
+                        f"贷款 {loan_id} 在库中属于借款人 {owner}，不能改属其他借款人",
                     )
                 )  # fmt: skip
 
-    def _upsert(self, entity: _Entity, rows: list[tuple[int, Record]], source: SourceFile) -> None:
+    def _upsert(self, entity: _Entity, rows: list[tuple[int, tuple[Any, ...]]], source: SourceFile) -> None:
         if not rows or self.issue_count:
             return
         key_column = entity.table.c[entity.key]
-        keys = [row[entity.key] for _line, row in rows]
-        stored = dict(
-            self.connection.execute(
-                select(key_column, entity.table.c.row_hash).where(key_column.in_(keys))
-            ).all()
-        )
+        stored: dict[str, str] = {}
+        if not self.empty_at_start[entity.name]:
+            keys = [row[0] for _l, row in rows]
+            query = select(key_column, entity.table.c.row_hash).where(key_column.in_(keys))
+            stored = dict(self.connection.execute(query).all())
         counts = self.counts[entity.name]
-        new = [row for _line, row in rows if row[entity.key] not in stored]
-        changed = [
-            (line, row)
-            for line, row in rows
-            if stored.get(row[entity.key], row["row_hash"]) != row["row_hash"]
-        ]
+        new = [row for _line, row in rows if row[0] not in stored]
+        changed = [(line, row) for line, row in rows if stored.get(row[0], row[-1]) != row[-1]]
         counts.unchanged += len(rows) - len(new) - len(changed)
         if new:
-            batch = {"created_batch": self.batch_id, "updated_batch": None}
-            self.connection.execute(insert(entity.table), [{**row, **batch} for row in new])
+            _bulk_insert(
+                self.connection,
+                entity.table,
+                (*entity.columns, "created_batch"),
+                [(*row, self.batch_id) for row in new],
+            )
             counts.inserted += len(new)
         if changed:
             self._update(entity, changed, source)
             counts.updated += len(changed)
 
-    def _update(self, entity: _Entity, changed: list[tuple[int, Record]], source: SourceFile) -> None:
+    def _update(
+        self, entity: _Entity, changed: list[tuple[int, tuple[Any, ...]]], source: SourceFile
+    ) -> None:
         key_column = entity.table.c[entity.key]
-        columns = [name for name in (*entity.fields, "row_hash", "updated_batch") if name != entity.key]
+        columns = [name for name in (*entity.columns, "updated_batch") if name != entity.key]
         old_rows = {
             row._mapping[entity.key]: row._mapping
             for row in self.connection.execute(
-                select(entity.table).where(key_column.in_([r[entity.key] for _l, r in changed]))
+                select(entity.table).where(key_column.in_([r[0] for _l, r in changed]))
             )
         }
         statement = (
@@ -218,25 +218,20 @@ class _Run:
         params = []
         trail = []
         for line, row in changed:
-            values = {**row, "updated_batch": self.batch_id}
-            params.append(
-                {
-                    "_key": row[entity.key],
-                    **{f"v_{name}": values[name] for name in columns},
-                }
-            )
-            old = old_rows[row[entity.key]]
+            values = {**dict(zip(entity.columns, row, strict=True)), "updated_batch": self.batch_id}
+            params.append({"_key": row[0], **{f"v_{name}": values[name] for name in columns}})
+            old = old_rows[row[0]]
             changes = {
-                name: {"old": old[name], "new": row[name]}
+                name: {"old": old[name], "new": values[name]}
                 for name in entity.fields
-                if _differs(old[name], row[name])
+                if _differs(old[name], values[name])
             }
             trail.append(
                 {
                     "actor": self.actor,
                     "action": "update",
                     "entity": entity.name,
-                    "entity_id": row[entity.key],
+                    "entity_id": row[0],
                     "batch_id": self.batch_id,
                     "source_file": source.name,
                     "source_sha256": source.sha256,
@@ -245,6 +240,58 @@ class _Run:
             )
         self.connection.execute(statement, params)
         audit.record_many(self.connection, trail)
+
+
+def _bulk_insert(
+    connection: Connection, table: Table, columns: Sequence[str], rows: list[tuple[Any, ...]]
+) -> None:
+    """Insert many rows through the driver's own executemany.
+
+    SQLAlchemy's per-row parameter processing costs more than SQLite's own insert; for the
+    bulk path the few conversions the driver cannot do (dates, Decimals and booleans for SQLite,
+    JSON for both) are done here, column by column, and the statement goes to the driver.
+    """
+    sqlite = connection.dialect.name == "sqlite"
+    converters = []
+    for index, name in enumerate(columns):
+        kind = table.c[name].type
+        if isinstance(kind, JSON):
+            converters.append((index, _json_text))
+        elif sqlite and isinstance(kind, Date):
+            converters.append((index, _iso_date))
+        elif sqlite and isinstance(kind, Numeric):
+            converters.append((index, _decimal_text))
+        elif sqlite and isinstance(kind, Boolean):
+            converters.append((index, _bool_int))
+    if converters:
+        converted = []
+        for row in rows:
+            values = list(row)
+            for index, convert in converters:
+                value = values[index]
+                if value is not None:
+                    values[index] = convert(value)
+            converted.append(tuple(values))
+        rows = converted
+    mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+    sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join([mark] * len(columns))})"
+    connection.exec_driver_sql(sql, rows)  # type: ignore[arg-type]
+
+
+def _json_text(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _iso_date(value: Any) -> str:
+    return str(value.isoformat())
+
+
+def _decimal_text(value: Any) -> str:
+    return str(value)
+
+
+def _bool_int(value: Any) -> int:
+    return int(value)
 
 
 def _differs(old: Any, new: Any) -> bool:
@@ -257,18 +304,15 @@ def _differs(old: Any, new: Any) -> bool:
 
 
 def _first_seen(
-    seen: dict[str, tuple[str, str, int]],
-    file: str,
-    rows: Iterable[tuple[int, Record | None]],
-    key: str,
-) -> list[tuple[int, Record]]:
+    seen: dict[str, tuple[str, str, int]], file: str, rows: Iterable[tuple[int, tuple[Any, ...] | None]]
+) -> list[tuple[int, tuple[Any, ...]]]:
     """Rows that are the first occurrence of their key in this import (others repeat them)."""
     result = []
     for line, row in rows:
         if row is None:
             continue
-        first = seen.get(row[key])
-        if first is not None and first[1] == file and first[2] == line:
+        first = seen.get(row[0])
+        if first is not None and first[2] == line and first[1] == file:
             result.append((line, row))
     return result
 
@@ -318,13 +362,9 @@ def import_files(
             file_rows = 0
             try:
                 for chunk in _chunks(source.rows, CHUNK_ROWS):
-                    records = []
-                    for line, cells in chunk:
-                        rec, problems = validator.validate(line, cells)
-                        if rec is not None:
-                            records.append(rec)
-                        for problem in problems:
-                            run.problem(problem)
+                    records, problems = validator.validate_chunk(chunk)
+                    for problem in problems:
+                        run.problem(problem)
                     records = run.check_repeats(source, records)
                     if run.issue_count == 0:
                         run.write(source, records)
