@@ -11,9 +11,9 @@ changed row is updated and its old and new values are written to the audit log.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-import json
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -252,7 +252,7 @@ def _bulk_insert(
     JSON for both) are done here, column by column, and the statement goes to the driver.
     """
     sqlite = connection.dialect.name == "sqlite"
-    converters = []
+    converters: list[tuple[int, Callable[[Any], Any]]] = []
     for index, name in enumerate(columns):
         kind = table.c[name].type
         if isinstance(kind, JSON):
@@ -275,7 +275,7 @@ def _bulk_insert(
         rows = converted
     mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
     sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join([mark] * len(columns))})"
-    connection.exec_driver_sql(sql, rows)  # type: ignore[arg-type]
+    connection.exec_driver_sql(sql, rows)
 
 
 def _json_text(value: Any) -> str:
