@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from greenfin.model.problems import ValueProblem
 from greenfin.model.units import UNITS, Dimension, UnknownUnitError, lookup_unit, to_canonical
-from greenfin.model.values import fen_to_yuan, parse_money_fen, parse_quantity
+from greenfin.model.values import MAX_FEN, fen_to_yuan, parse_money_fen, parse_quantity
 
 MONEY_UNITS = ["元", "千元", "万元", "百万元", "亿元"]
 
@@ -50,7 +50,7 @@ def test_every_alias_resolves_to_its_canonical_dimension() -> None:
         assert unit.factor > 0
 
 
-fen_values = st.integers(min_value=0, max_value=10**15)
+fen_values = st.integers(min_value=0, max_value=MAX_FEN)
 
 
 @given(fen_values, st.sampled_from(MONEY_UNITS))
@@ -65,7 +65,10 @@ def test_money_round_trips_exactly_through_any_unit(fen: int, unit_name: str) ->
 def test_money_is_never_rounded_silently(value: Decimal, unit_name: str) -> None:
     unit = lookup_unit(unit_name)
     exact = to_canonical(value, unit) * 100
-    if exact == exact.to_integral_value():
+    if exact > MAX_FEN:
+        with pytest.raises(ValueProblem, match="largest amount"):
+            parse_money_fen(format(value, "f"), unit)
+    elif exact == exact.to_integral_value():
         assert parse_money_fen(format(value, "f"), unit) == int(exact)
     else:
         with pytest.raises(ValueProblem, match="finer than 1"):

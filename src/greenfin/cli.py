@@ -103,6 +103,11 @@ def _run_import(
 
 
 def _print_import(summary: ImportSummary) -> None:
+    for name, headers in summary.ignored_columns.items():
+        err.print(
+            f"[yellow]注意[/yellow]：{name} 中以下列不属于贷款台账格式，未导入（请核对拼写）："
+            f"{'、'.join(headers)}\n[dim]note: columns not in the loan-book schema were not read: {', '.join(headers)}[/dim]"
+        )
     console.print(
         f"[green]导入完成[/green] 批次 #{summary.batch_id}：{summary.rows:,} 行；"
         f"贷款 新增 {summary.loans.inserted:,} / 更新 {summary.loans.updated:,} / 未变 {summary.loans.unchanged:,}；"
@@ -124,7 +129,8 @@ def import_command(
     sheet: Annotated[str | None, typer.Option(help="XLSX 工作表名（默认第一个）")] = None,
     user: Annotated[str | None, typer.Option(help="操作人（记入审计日志）/ acting user")] = None,
     errors_out: Annotated[
-        Path | None, typer.Option(help="把全部问题写入 CSV/XLSX / write all problems here")
+        Path | None,
+        typer.Option(help="把问题清单（前 500 条）写入 CSV/XLSX / write the problems (first 500) here"),
     ] = None,
     db: DbOption = None,
 ) -> None:
@@ -183,6 +189,11 @@ def print_summary(book: BookSummary) -> None:
         f"[dim]{book.loans:,} loans, {book.borrowers:,} borrowers, {book.projects:,} projects, {book.pledges:,} pledges; "
         f"balance {book.balance_yuan:,.2f} CNY, bank-flagged green {book.green_balance_yuan:,.2f} CNY[/dim]"
     )
+    if book.foreign_currency_loans:
+        console.print(
+            f"[yellow]另有外币贷款 {book.foreign_currency_loans:,} 笔，未计入以上人民币合计[/yellow] / "
+            f"{book.foreign_currency_loans:,} loans in other currencies are not in these CNY totals"
+        )
     console.print(
         _breakdown_table(
             "按行业门类（GB/T 4754-2017）/ by industry section", book.by_industry, book.balance_yuan

@@ -104,6 +104,21 @@ def _parameters(value: Any, _unit: Unit | None) -> dict[str, str]:
     return result
 
 
+def _code_text(func: Callable[[str], Any], what_en: str, what_zh: str) -> Parser:
+    """A code column: a spreadsheet number has lost its leading zeros or digits, so refuse it."""
+
+    def parse(value: Any, _unit: Unit | None) -> Any:
+        if not isinstance(value, str):
+            raise ValueProblem(
+                f"{what_en} is stored as a number ({value!r}), which loses leading zeros and digits; "
+                "format the column as text",
+                f"{what_zh}以数字格式保存（{value!r}），会丢失前导零或位数；请将该列设为文本格式",
+            )
+        return func(value)
+
+    return parse
+
+
 def _region(value: Any, _unit: Unit | None) -> str:
     return region(str(value)).code
 
@@ -138,9 +153,9 @@ COLUMNS: tuple[ColumnSpec, ...] = (
     _spec("bank_green_flag", "loan", "是否绿色贷款", "是否绿色贷款|绿色贷款标识|绿色标识|green_flag|is_green", _plain(v.parse_bool)),
     _spec("bank_green_category", "loan", "绿色贷款分类", "绿色贷款分类|绿色贷款投向|绿色分类代码|green_category", _text(64)),
     # Borrower.
-    _spec("borrower_credit_code", "borrower", "统一社会信用代码", "统一社会信用代码|借款人统一社会信用代码|信用代码|credit_code|uscc|unified_social_credit_code", _plain(parse_credit_code), required=True),
+    _spec("borrower_credit_code", "borrower", "统一社会信用代码", "统一社会信用代码|借款人统一社会信用代码|信用代码|credit_code|uscc|unified_social_credit_code", _code_text(parse_credit_code, "the credit code", "统一社会信用代码"), required=True),
     _spec("borrower_name", "borrower", "借款人名称", "借款人名称|借款人|客户名称|企业名称|borrower|name", _text(200), required=True),
-    _spec("industry_code", "borrower", "行业代码", "行业代码|国民经济行业分类|国民经济行业代码|行业分类代码|所属行业代码|industry", _plain(canonical_industry_code), required=True),
+    _spec("industry_code", "borrower", "行业代码", "行业代码|国民经济行业分类|国民经济行业代码|行业分类代码|所属行业代码|industry", _code_text(canonical_industry_code, "the industry code", "行业代码"), required=True),
     _spec("region_code", "borrower", "行政区划代码", "行政区划代码|地区代码|所在地区代码|注册地行政区划代码|region", _region, required=True),
     _spec("size_class", "borrower", "企业规模", "企业规模|规模|enterprise_size|size", _label(v.parse_size_class)),
     _spec("revenue", "borrower", "营业收入", "营业收入|年营业收入|revenue|turnover", _money, dimension=MONEY),

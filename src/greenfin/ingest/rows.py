@@ -67,6 +67,7 @@ class RowValidator:
         self.file = file
         self.plan: list[tuple[int, HeaderMatch]] = []
         self.header_issues: list[ImportIssue] = []
+        self.ignored: list[str] = []  # headers that are no loan-book column: reported, not read
         seen: dict[str, str] = {}
         for index, raw in enumerate(header):
             text = "" if raw is None else str(raw)
@@ -78,6 +79,7 @@ class RowValidator:
                 self.header_issues.append(ImportIssue(file, 1, text, text, exc.en, exc.zh))
                 continue
             if found is None:
+                self.ignored.append(text)
                 continue
             name = found.spec.name
             if name in seen:

@@ -24,7 +24,7 @@ from pydantic import (
 
 from greenfin.model import values as v
 from greenfin.model.identifiers import parse_credit_code
-from greenfin.model.units import Dimension, lookup_unit
+from greenfin.model.units import CANONICAL, Dimension, lookup_unit
 from greenfin.reference.industries import canonical_industry_code
 from greenfin.reference.regions import region
 
@@ -69,6 +69,8 @@ def _non_negative(value: Decimal | None) -> Decimal | None:
 
 
 NonNegTCO2e = Annotated[TCO2e, AfterValidator(_non_negative)]
+NonNegMW = Annotated[MW, AfterValidator(_non_negative)]
+NonNegMWh = Annotated[MWh, AfterValidator(_non_negative)]
 
 
 class _Model(BaseModel):
@@ -111,8 +113,8 @@ class Project(_Model):
     description: str | None = Field(None, max_length=4000)
     region_code: RegionCode | None = None
     project_type: str | None = Field(None, max_length=100)
-    capacity_mw: MW | None = Field(None, description="装机容量, MW")
-    annual_generation_mwh: MWh | None = Field(None, description="年发电量/供电量, MWh")
+    capacity_mw: NonNegMW | None = Field(None, description="装机容量, MW")
+    annual_generation_mwh: NonNegMWh | None = Field(None, description="年发电量/供电量, MWh")
     total_investment_yuan: Yuan | None = Field(None, description="项目总投资, 元")
     start_date: Day | None = None
     completion_date: Day | None = None
@@ -183,6 +185,9 @@ class Instrument(StrEnum):
     ENERGY_USE_RIGHT = "ENERGY_USE"  # 用能权
 
 
+PLEDGE_DIMENSIONS = (Dimension.CO2, Dimension.MASS, Dimension.COAL)
+
+
 class Pledge(_Model):
     """Environmental rights pledged as collateral for a loan, registered with a registry."""
 
@@ -199,10 +204,19 @@ class Pledge(_Model):
     state: PledgeState = PledgeState.PLEDGED
     pledged_on: Day
 
-    @model_validator(mode="after")
-    def _unit_fits(self) -> Pledge:
-        lookup_unit(self.unit)
-        return self
+    @model_validator(mode="before")
+    @classmethod
+    def _canonical_quantity(cls, data: Any) -> Any:
+        """Hold the quantity in the canonical unit of its dimension (万吨 → t, 万tCO2e → tCO2e)."""
+        if isinstance(data, dict) and data.get("unit") is not None and data.get("quantity") is not None:
+            unit = lookup_unit(str(data["unit"]))
+            if unit.dimension not in PLEDGE_DIMENSIONS:
+                raise ValueError(
+                    f"unit {data['unit']!r} is not a tonnage of allowances, pollutants or energy"
+                )
+            quantity = v.canonical_decimal(v.parse_decimal(data["quantity"]) * unit.factor)
+            data = {**data, "quantity": quantity, "unit": CANONICAL[unit.dimension]}
+        return data
 
 
 class Price(_Model):

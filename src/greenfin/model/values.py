@@ -31,6 +31,8 @@ def _fold(text: str) -> str:
     return unicodedata.normalize("NFKC", text).strip()
 
 
+_PLAIN_NUMBER = re.compile(r"^[+-]?\d+(\.\d+)?$")
+_GROUPED = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$")
 _NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 
 
@@ -45,13 +47,16 @@ def parse_decimal(value: Any) -> Decimal:
         return Decimal(repr(value))
     if isinstance(value, Decimal):
         number = value
-    elif isinstance(value, str) and value[-1:].isdigit() and value.lstrip("+-")[:1].isdigit():
-        try:  # fast path for the common case, plain digits; Decimal also reads full-width digits
-            number = Decimal(value)
-        except InvalidOperation:
-            return parse_decimal(_fold(value).replace(",", "").replace("，", "").replace(" ", "") + " ")
+    elif isinstance(value, str) and _PLAIN_NUMBER.match(value):
+        number = Decimal(value)  # the common case, plain digits, kept fast
     else:
-        text = _fold(str(value)).replace(",", "").replace("，", "").replace(" ", "")
+        text = _fold(str(value)).replace(" ", "").replace("，", ",")
+        if "," in text and not _GROUPED.match(text):  # '1.234,50' is not how amounts are written here
+            raise ValueProblem(
+                f"{value!r}: commas may only group thousands (1,234,567.89)",
+                f"{value!r}：逗号只能用作千位分隔（如 1,234,567.89）",
+            )
+        text = text.replace(",", "")
         if not _NUMBER.match(text):
             raise ValueProblem(f"expected a number, got {value!r}", f"应为数字，实为 {value!r}")
         try:
@@ -63,7 +68,6 @@ def parse_decimal(value: Any) -> Decimal:
     return number
 
 
-_PLAIN_NUMBER = re.compile(r"^[+-]?\d+(\.\d+)?$")
 _AMOUNT_WITH_UNIT = re.compile(r"^(?P<num>[+-]?[\d,.\s]+(?:[eE][+-]?\d+)?)\s*(?P<unit>\D.*)?$")
 
 
@@ -119,8 +123,21 @@ def canonical_decimal(value: Decimal) -> Decimal:
     return normal.quantize(Decimal(1)) if normal.as_tuple().exponent > 0 else normal  # type: ignore[operator]
 
 
+#: The largest amount kept: 10^15 元 (a thousand trillion), far above any loan, inside BIGINT.
+MAX_FEN = 10**17
+
+
+def _too_large(text: object) -> ValueProblem:
+    return ValueProblem(
+        f"amount {text} exceeds the largest amount kept (10^15 元)",
+        f"金额 {text} 超过可记录的最大金额（10^15 元）",
+    )
+
+
 def yuan_to_fen(yuan: Decimal) -> int:
     """Exact conversion of 元 to integer 分; finer than 1 分 is refused rather than rounded."""
+    if abs(yuan) * FEN_PER_YUAN > MAX_FEN:
+        raise _too_large(yuan)
     fen = yuan * FEN_PER_YUAN
     if fen != fen.to_integral_value():
         raise ValueProblem(
@@ -138,6 +155,8 @@ def _plain_to_fen(text: str, unit: Unit, fraction: str | None) -> int:
         yuan_to_fen(Decimal(text) * unit.factor)  # raises the finer-than-1-分 problem
     if fen < 0:
         raise ValueProblem(f"amount must not be negative, got {text!r}", f"金额不能为负，实为 {text!r}")
+    if fen > MAX_FEN:
+        raise _too_large(text)
     return fen
 
 

@@ -18,7 +18,9 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 
-from greenfin.model.values import fen_to_yuan
+from greenfin.ingest.columns import COLUMNS
+from greenfin.model.units import CANONICAL, Dimension
+from greenfin.model.values import canonical_decimal, fen_to_yuan
 from greenfin.store.schema import borrowers, loans, projects
 
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
@@ -41,7 +43,7 @@ def write_table(path: Path, header: Sequence[str], rows: Iterable[Sequence[Any]]
         sheet = book.create_sheet()
         sheet.append([safe_cell(h) for h in header])
         for row in rows:
-            sheet.append([_plain(safe_cell(value)) for value in row])
+            sheet.append([_cell(safe_cell(value)) for value in row])
         book.save(path)
         return path
     with path.open("w", encoding="utf-8-sig", newline="") as handle:
@@ -50,6 +52,13 @@ def write_table(path: Path, header: Sequence[str], rows: Iterable[Sequence[Any]]
         for row in rows:
             writer.writerow([_plain(safe_cell(value)) for value in row])
     return path
+
+
+def _cell(value: Any) -> Any:
+    """XLSX cells: numbers stay numbers (Excel holds them as floats), the rest as text."""
+    if isinstance(value, Decimal):
+        return float(value) if abs(value) < 10**15 else format(value, "f")
+    return _plain(value)
 
 
 def _plain(value: Any) -> Any:
@@ -62,41 +71,55 @@ def _plain(value: Any) -> Any:
     return value
 
 
-#: Export columns: (header in the loan-book schema, table column), amounts in 元.
-EXPORT_COLUMNS: tuple[tuple[str, Any], ...] = (
-    ("贷款编号", loans.c.loan_id),
-    ("借款人名称", borrowers.c.name),
-    ("统一社会信用代码", borrowers.c.credit_code),
-    ("行业代码", borrowers.c.industry_code),
-    ("行政区划代码", borrowers.c.region_code),
-    ("企业规模", borrowers.c.size_class),
-    ("贷款用途", loans.c.purpose),
-    ("贷款金额（元）", loans.c.amount_fen),
-    ("贷款余额（元）", loans.c.balance_fen),
-    ("币种", loans.c.currency),
-    ("执行年利率（%）", loans.c.rate_pct),
-    ("审批日期", loans.c.approval_date),
-    ("发放日期", loans.c.start_date),
-    ("到期日期", loans.c.maturity_date),
-    ("五级分类", loans.c.five_tier),
-    ("是否绿色贷款", loans.c.bank_green_flag),
-    ("项目编号", projects.c.project_id),
-    ("项目名称", projects.c.name),
-    ("装机容量（MW）", projects.c.capacity_mw),
-    ("年发电量（MWh）", projects.c.annual_generation_mwh),
-    ("项目总投资（元）", projects.c.total_investment_fen),
-)
+def _export_columns() -> list[tuple[str, Any, str]]:
+    """(header, table column, kind) for every loan-book column, in the import schema's order.
+
+    Every column the importer reads is exported, in a unit the importer reads back, so an
+    export re-imports with nothing changed and nothing lost.
+    """
+    stored = {
+        "loan_id": loans.c.loan_id, "purpose": loans.c.purpose, "amount": loans.c.amount_fen,
+        "balance": loans.c.balance_fen, "currency": loans.c.currency, "rate_pct": loans.c.rate_pct,
+        "approval_date": loans.c.approval_date, "start_date": loans.c.start_date,
+        "maturity_date": loans.c.maturity_date, "five_tier": loans.c.five_tier,
+        "bank_green_flag": loans.c.bank_green_flag, "bank_green_category": loans.c.bank_green_category,
+        "borrower_credit_code": borrowers.c.credit_code, "borrower_name": borrowers.c.name,
+        "industry_code": borrowers.c.industry_code, "region_code": borrowers.c.region_code,
+        "size_class": borrowers.c.size_class, "revenue": borrowers.c.revenue_fen,
+        "total_assets": borrowers.c.total_assets_fen, "equity": borrowers.c.equity_fen,
+        "debt": borrowers.c.debt_fen, "evic": borrowers.c.evic_fen, "scope1": borrowers.c.scope1_tco2e,
+        "scope2": borrowers.c.scope2_tco2e, "emissions_quality": borrowers.c.emissions_quality,
+        "project_id": projects.c.project_id, "project_name": projects.c.name,
+        "project_description": projects.c.description, "project_region_code": projects.c.region_code,
+        "project_type": projects.c.project_type, "capacity": projects.c.capacity_mw,
+        "annual_generation": projects.c.annual_generation_mwh,
+        "total_investment": projects.c.total_investment_fen, "project_start_date": projects.c.start_date,
+        "project_completion_date": projects.c.completion_date, "tech_params": projects.c.parameters,
+    }  # fmt: skip
+    result = []
+    for spec in COLUMNS:
+        if spec.dimension is Dimension.MONEY:
+            result.append((f"{spec.label_zh}（元）", stored[spec.name], "fen"))
+        elif spec.dimension is not None:
+            result.append((f"{spec.label_zh}（{CANONICAL[spec.dimension]}）", stored[spec.name], "quantity"))
+        elif spec.name == "bank_green_flag":
+            result.append((spec.label_zh, stored[spec.name], "flag"))
+        else:
+            result.append((spec.label_zh, stored[spec.name], "plain"))
+    return result
+
+
+EXPORT_COLUMNS = _export_columns()
 
 
 def export_loans(engine: Engine, path: Path) -> int:
     """Export the loan book in the import schema; returns the number of loans written."""
     query = (
-        select(*(column for _h, column in EXPORT_COLUMNS))
+        select(*(column for _h, column, _k in EXPORT_COLUMNS))
         .select_from(loans.join(borrowers).outerjoin(projects))
         .order_by(loans.c.loan_id)
     )
-    money = {i for i, (h, _c) in enumerate(EXPORT_COLUMNS) if "（元）" in h}
-    flag = next(i for i, (h, _c) in enumerate(EXPORT_COLUMNS) if h == "是否绿色贷款")
+    kinds = [kind for _h, _c, kind in EXPORT_COLUMNS]
     count = 0
 
     def rows() -> Iterable[list[Any]]:
@@ -104,13 +127,18 @@ def export_loans(engine: Engine, path: Path) -> int:
         with engine.connect() as connection:
             for row in connection.execution_options(stream_results=True).execute(query):
                 values = list(row)
-                for i in money:
-                    if values[i] is not None:
-                        values[i] = fen_to_yuan(int(values[i]))
-                if values[flag] is not None:
-                    values[flag] = "是" if values[flag] else "否"
+                for i, kind in enumerate(kinds):
+                    value = values[i]
+                    if value is None or kind == "plain":
+                        continue
+                    if kind == "fen":
+                        values[i] = fen_to_yuan(int(value))
+                    elif kind == "quantity":
+                        values[i] = canonical_decimal(Decimal(str(value)))
+                    else:
+                        values[i] = "是" if value else "否"
                 count += 1
                 yield values
 
-    write_table(path, [h for h, _c in EXPORT_COLUMNS], rows())
+    write_table(path, [h for h, _c, _k in EXPORT_COLUMNS], rows())
     return count

@@ -11,9 +11,11 @@ changed row is updated and its old and new values are written to the audit log.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -50,6 +52,7 @@ class ImportSummary:
     loans: TableCounts = field(default_factory=TableCounts)
     borrowers: TableCounts = field(default_factory=TableCounts)
     projects: TableCounts = field(default_factory=TableCounts)
+    ignored_columns: dict[str, list[str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -295,12 +298,14 @@ def _bool_int(value: Any) -> int:
 
 
 def _differs(old: Any, new: Any) -> bool:
+    """Whether a stored value and a new one differ (SQLite hands NUMERIC back as a float)."""
     if old is None or new is None:
         return old is not new
-    try:
-        return bool(old != new) and float(old) != float(new)
-    except (TypeError, ValueError):
-        return bool(old != new)
+    if isinstance(new, Decimal) and isinstance(old, Decimal | float | int):
+        return Decimal(str(old)) != new
+    if isinstance(new, dt.date) and isinstance(old, str):
+        return old != new.isoformat()
+    return bool(old != new)
 
 
 def _first_seen(
@@ -413,7 +418,7 @@ def import_files(
             audit.record(
                 connection, actor=who, action="import", entity="loan_book", batch_id=batch_id,
                 source_file=note["name"], source_sha256=note["sha256"],
-                detail={"rows": note["rows"], **{k: vars(c) for k, c in run.counts.items()}},
+                detail={"rows_in_file": note["rows"], "batch_counts": {k: vars(c) for k, c in run.counts.items()}},
             )  # fmt: skip
     return ImportSummary(
         batch_id,
@@ -422,4 +427,5 @@ def import_files(
         run.counts["loan"],
         run.counts["borrower"],
         run.counts["project"],
+        {s.name: v.ignored for s, v in zip(sources, validators, strict=True) if v.ignored},
     )

@@ -30,7 +30,10 @@ class SummaryLine:
 
 @dataclass(frozen=True, slots=True)
 class BookSummary:
+    """The book in CNY; loans in other currencies are counted apart, never added to 元 totals."""
+
     loans: int
+    foreign_currency_loans: int
     borrowers: int
     projects: int
     pledges: int
@@ -57,6 +60,7 @@ def summarise(engine: Engine) -> BookSummary:
         query = (
             select(key_expr, func.count(), func.sum(loans.c.balance_fen), green)  # type: ignore[call-overload]
             .select_from(loans.join(borrowers))
+            .where(loans.c.currency == "CNY")
             .group_by(key_expr)
             .order_by(func.sum(loans.c.balance_fen).desc())
         )
@@ -85,10 +89,16 @@ def summarise(engine: Engine) -> BookSummary:
 
     with engine.connect() as connection:
         total = connection.execute(
-            select(func.count(), func.sum(loans.c.balance_fen), green).select_from(loans)
+            select(func.count(), func.sum(loans.c.balance_fen), green)
+            .select_from(loans)
+            .where(loans.c.currency == "CNY")
         ).one()
+        foreign = connection.execute(
+            select(func.count()).select_from(loans).where(loans.c.currency != "CNY")
+        ).scalar_one()
     return BookSummary(
         loans=int(total[0]),
+        foreign_currency_loans=int(foreign),
         borrowers=_count(engine, borrowers),
         projects=_count(engine, projects),
         pledges=_count(engine, pledges),
