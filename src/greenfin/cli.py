@@ -23,7 +23,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.table import Table
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
 from greenfin.ingest.issues import ImportRejected
 from greenfin.service.export import export_loans, write_table
@@ -257,8 +257,7 @@ def demo(
     """生成演示银行的贷款台账并走完整流程 / build the demo bank's book and run the whole pipeline."""
     from greenfin.demo.generator import CHONGQING_DYEING, TONGDAO_WIND, write_book
     from greenfin.demo.pledges import demo_pledges
-    from greenfin.service.pledges import register_pledges
-    from greenfin.store.schema import pledges
+    from greenfin.service.pledges import has_pledges, register_pledges
 
     explicit = db or os.environ.get(ENV_URL)
     url = explicit or f"sqlite:///{directory / 'greenfin.db'}"
@@ -279,9 +278,7 @@ def demo(
         _print_rejection(rejected, None)
         raise typer.Exit(code=1) from None
     _print_import(result)
-    with engine.connect() as connection:
-        has_pledges = connection.execute(select(pledges.c.pledge_id).limit(1)).first() is not None
-    if not has_pledges:
+    if not has_pledges(engine):
         registered = register_pledges(engine, demo_pledges(engine, seed), actor="demo")
         console.print(f"登记环境权益质押 {registered:,} 笔 / registered {registered:,} pledges")
     book = summarise(engine)
@@ -299,34 +296,32 @@ def demo(
 
 
 def _print_cases(engine: Engine, loan_ids: tuple[str, ...]) -> None:
-    from greenfin.model.values import fen_to_yuan
+    from greenfin.model.values import canonical_decimal, fen_to_yuan
     from greenfin.reference.regions import region
-    from greenfin.store.schema import borrowers, loans, pledges, projects
+    from greenfin.service.summary import loan_details
 
-    query = (
-        select(loans, borrowers.c.name.label("borrower_name"), borrowers.c.region_code,
-               projects.c.name.label("project_name"), projects.c.capacity_mw, projects.c.annual_generation_mwh)
-        .select_from(loans.join(borrowers).outerjoin(projects))
-        .where(loans.c.loan_id.in_(loan_ids))
-        .order_by(loans.c.loan_id.desc())
-    )  # fmt: skip
-    with engine.connect() as connection:
-        rows = connection.execute(query).mappings().all()
-        pledged = connection.execute(select(pledges).where(pledges.c.loan_id.in_(loan_ids))).mappings().all()
+    def number(value: object) -> str:
+        return f"{canonical_decimal(Decimal(str(value))):f}"
+
     console.rule("演示案例 / demo cases")
-    for row in rows:
-        place = region(row["region_code"])
+    for detail in loan_details(engine, loan_ids):
+        loan = detail.loan
+        place = region(detail.region_code)
         console.print(
-            f"[bold]{row['loan_id']}[/bold] {row['borrower_name']}（{place.province.name_zh}{place.name_zh or ''}，{place.grid_region}电网）"
-            f"：余额 {fen_to_yuan(row['balance_fen']) / WAN:,.2f} 万元，发放 {row['start_date']}，审批 {row['approval_date']}"
+            f"[bold]{loan['loan_id']}[/bold] {detail.borrower_name}（{place.province.name_zh}{place.name_zh or ''}，"
+            f"{place.grid_region}电网）：余额 {fen_to_yuan(loan['balance_fen']) / WAN:,.2f} 万元，"
+            f"发放 {loan['start_date']}，审批 {loan['approval_date']}"
         )
-        if row["project_name"]:
+        if detail.project is not None:
+            project = detail.project
             console.print(
-                f"  项目：{row['project_name']}，装机 {row['capacity_mw'].normalize():f} MW，年发电量 {row['annual_generation_mwh'].normalize():f} MWh"
+                f"  项目：{project['name']}，装机 {number(project['capacity_mw'])} MW，"
+                f"年发电量 {number(project['annual_generation_mwh'])} MWh"
             )
-        for pledge in (p for p in pledged if p["loan_id"] == row["loan_id"]):
+        for pledge in detail.pledges:
             console.print(
-                f"  质押：{pledge['instrument']} {pledge['quantity'].normalize():f} {pledge['unit']}（{pledge['vintage']} 年度），登记 {pledge['registry_reference']}"
+                f"  质押：{pledge['instrument']} {number(pledge['quantity'])} {pledge['unit']}"
+                f"（{pledge['vintage']} 年度），登记 {pledge['registry_reference']}"
             )
 
 

@@ -44,3 +44,9 @@ def register_pledges(engine: Engine, items: Iterable[Pledge], *, actor: str | No
             ],
         )
     return len(batch)
+
+
+def has_pledges(engine: Engine) -> bool:
+    """Whether any pledge is registered (the demo registers its pledges once)."""
+    with engine.connect() as connection:
+        return connection.execute(select(pledges.c.pledge_id).limit(1)).first() is not None

@@ -6,8 +6,10 @@ reconcile to the 分 with the bank's own ledger.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import Engine, case, func, select
 
@@ -108,3 +110,55 @@ def summarise(engine: Engine) -> BookSummary:
         by_region=breakdown(prefecture, region_labels),
         by_five_tier=by_tier,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class LoanDetail:
+    """One loan as an officer reads it: borrower, place, project and pledges."""
+
+    loan: dict[str, Any]
+    borrower_name: str
+    region_code: str
+    project: dict[str, Any] | None
+    pledges: list[dict[str, Any]]
+
+
+def loan_details(engine: Engine, loan_ids: Sequence[str]) -> list[LoanDetail]:
+    """The loans asked for, in the order asked, with what hangs on them."""
+    query = (
+        select(
+            loans, borrowers.c.name.label("borrower_name"), borrowers.c.region_code.label("borrower_region")
+        )
+        .select_from(loans.join(borrowers))
+        .where(loans.c.loan_id.in_(list(loan_ids)))
+    )
+    with engine.connect() as connection:
+        found = {row["loan_id"]: dict(row) for row in connection.execute(query).mappings()}
+        project_ids = [row["project_id"] for row in found.values() if row["project_id"]]
+        project_rows = {
+            row["project_id"]: dict(row)
+            for row in connection.execute(
+                select(projects).where(projects.c.project_id.in_(project_ids))
+            ).mappings()
+        }
+        pledge_rows = [
+            dict(row)
+            for row in connection.execute(
+                select(pledges).where(pledges.c.loan_id.in_(list(loan_ids)))
+            ).mappings()
+        ]
+    details = []
+    for loan_id in loan_ids:
+        row = found.get(loan_id)
+        if row is None:
+            continue
+        details.append(
+            LoanDetail(
+                loan=row,
+                borrower_name=row.pop("borrower_name"),
+                region_code=row.pop("borrower_region"),
+                project=project_rows.get(row["project_id"]) if row["project_id"] else None,
+                pledges=[p for p in pledge_rows if p["loan_id"] == loan_id],
+            )
+        )
+    return details
