@@ -95,3 +95,17 @@ def test_pledge_quantity_is_canonical() -> None:
     assert (pledge.quantity, pledge.unit) == (Decimal(15_000), "t")
     with pytest.raises(ValueError, match="not a tonnage"):
         Pledge(**{**pledge.model_dump(), "unit": "万元"})
+
+
+def test_low_rates_and_large_amounts_survive_an_xlsx_round_trip(
+    sqlite_engine: Engine, tmp_path: Path
+) -> None:
+    rows = rows_of()
+    rows[1][rows[0].index("执行年利率（%）")] = "0.25"
+    rows[1][rows[0].index("贷款金额（万元）")] = "12345678.91"  # 1234 亿元: beyond a float's 分
+    rows[1][rows[0].index("贷款余额（万元）")] = "12345678.91"
+    import_files(sqlite_engine, [write_csv(tmp_path / "edge.csv", rows)])
+    before = _book(sqlite_engine)
+    export_loans(sqlite_engine, tmp_path / "edge.xlsx")
+    again = import_files(sqlite_engine, [tmp_path / "edge.xlsx"])
+    assert again.loans.unchanged == 3 and _book(sqlite_engine) == before

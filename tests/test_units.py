@@ -82,7 +82,7 @@ def test_negative_money_is_refused(value: Decimal) -> None:
 
 
 @given(
-    st.decimals(min_value=0, max_value=10**12, places=4, allow_nan=False),
+    st.decimals(min_value=0, max_value=10**12, places=3, allow_nan=False),  # 0.001 kWh = 1e-6 MWh
     st.sampled_from(["MWh", "kWh", "万千瓦时", "GWh"]),
 )
 def test_quantities_are_canonical_and_equal_spellings_agree(value: Decimal, unit_name: str) -> None:
@@ -98,3 +98,12 @@ def test_thousands_separators_and_full_width_digits() -> None:
     assert parse_money_fen("１２３４", yuan) == 123400
     with pytest.raises(ValueProblem, match="number"):
         parse_money_fen("一百万", yuan)
+
+
+def test_quantities_are_refused_rather_than_rounded_in_store() -> None:
+    mwh = lookup_unit("MWh")
+    assert parse_quantity("0.000001", mwh, Dimension.ENERGY) == Decimal("0.000001")
+    with pytest.raises(ValueProblem, match="finer than 6 decimals"):
+        parse_quantity("0.0000001", mwh, Dimension.ENERGY)
+    with pytest.raises(ValueProblem, match="largest quantity"):
+        parse_quantity("1e17", mwh, Dimension.ENERGY)

@@ -17,6 +17,7 @@ from typing import Any
 
 from greenfin.model.problems import ValueProblem
 from greenfin.model.units import (
+    CANONICAL,
     Dimension,
     Unit,
     UnknownUnitError,
@@ -86,8 +87,28 @@ def split_number_unit(value: Any) -> tuple[Decimal, str | None]:
 
 
 def parse_quantity(value: Any, default_unit: Unit | None, dimension: Dimension) -> Decimal:
-    """A quantity in the dimension's canonical unit, in one canonical spelling (see below)."""
-    return canonical_decimal(_scaled(value, default_unit, dimension))
+    """A quantity in the dimension's canonical unit, in one canonical spelling (see below).
+
+    The store keeps quantities to six decimals of the canonical unit (1 kWh of 1 MWh, 1 g of a
+    tonne) and below 10^17; finer or larger is refused rather than rounded on the way in.
+    """
+    quantity = canonical_decimal(_scaled(value, default_unit, dimension))
+    exponent = quantity.as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -QUANTITY_PLACES:
+        raise ValueProblem(
+            f"{value!r} is finer than {QUANTITY_PLACES} decimals of {CANONICAL[dimension]}",
+            f"{value!r} 精度超过 {CANONICAL[dimension]} 的 {QUANTITY_PLACES} 位小数",
+        )
+    if abs(quantity) >= MAX_QUANTITY:
+        raise ValueProblem(
+            f"{value!r} exceeds the largest quantity kept (10^17 {CANONICAL[dimension]})",
+            f"{value!r} 超过可记录的最大数量（10^17 {CANONICAL[dimension]}）",
+        )
+    return quantity
+
+
+QUANTITY_PLACES = 6
+MAX_QUANTITY = Decimal(10) ** 17
 
 
 def _scaled(value: Any, default_unit: Unit | None, dimension: Dimension) -> Decimal:

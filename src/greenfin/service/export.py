@@ -57,7 +57,8 @@ def write_table(path: Path, header: Sequence[str], rows: Iterable[Sequence[Any]]
 def _cell(value: Any) -> Any:
     """XLSX cells: numbers stay numbers (Excel holds them as floats), the rest as text."""
     if isinstance(value, Decimal):
-        return float(value) if abs(value) < 10**15 else format(value, "f")
+        # A float holds 15 significant digits: up to 10^11 元 with its 分 that is exact.
+        return float(value) if abs(value) < 10**11 else format(value, "f")
     return _plain(value)
 
 
@@ -102,6 +103,8 @@ def _export_columns() -> list[tuple[str, Any, str]]:
             result.append((f"{spec.label_zh}（元）", stored[spec.name], "fen"))
         elif spec.dimension is not None:
             result.append((f"{spec.label_zh}（{CANONICAL[spec.dimension]}）", stored[spec.name], "quantity"))
+        elif spec.name == "rate_pct":
+            result.append((f"{spec.label_zh}（%）", stored[spec.name], "rate"))
         elif spec.name == "bank_green_flag":
             result.append((spec.label_zh, stored[spec.name], "flag"))
         else:
@@ -135,6 +138,8 @@ def export_loans(engine: Engine, path: Path) -> int:
                         values[i] = fen_to_yuan(int(value))
                     elif kind == "quantity":
                         values[i] = canonical_decimal(Decimal(str(value)))
+                    elif kind == "rate":  # '3.45%' as text: a bare 0.25 in a sheet reads as 25 %
+                        values[i] = f"{canonical_decimal(Decimal(str(value))):f}%"
                     else:
                         values[i] = "是" if value else "否"
                 count += 1
