@@ -102,7 +102,6 @@ class RowValidator:
                         f"缺少必填列：{spec.label_zh}（{spec.name}）",
                     )
                 )  # fmt: skip
-        self._steps = [(i, m.spec.name, m.spec.parse, m.unit, m) for i, m in self.plan]
         self.width = max((i for i, _m in self.plan), default=-1) + 1
         self._project_date_headers = (
             self.header_of("project_start_date"),
@@ -135,8 +134,8 @@ class RowValidator:
         issues: list[ImportIssue] = []
         bad: set[int] = set()
         parsed: dict[str, list[Any]] = {}
-        for index, name, parse, unit, found in self._steps:
-            parsed[name] = self._parse_column(columns[index], name, parse, unit, found, lines, issues, bad)
+        for index, found in self.plan:
+            parsed[found.spec.name] = self._parse_column(columns[index], found, lines, issues, bad)
         absent = [None] * count
         column = parsed.get
 
@@ -203,15 +202,12 @@ class RowValidator:
     def _parse_column(
         self,
         cells: tuple[Any, ...],
-        name: str,
-        parse: Any,
-        unit: Any,
         found: HeaderMatch,
         lines: list[int],
         issues: list[ImportIssue],
         bad: set[int],
     ) -> list[Any]:
-        spec = found.spec
+        spec, unit = found.spec, found.unit
         # Spreadsheet cells may mix types that compare equal (1, 1.0, True): key those by type too.
         typed = not set(map(type, cells)) <= {str}
         keys: Sequence[Any] = [(cell.__class__, cell) for cell in cells] if typed else cells
@@ -225,7 +221,7 @@ class RowValidator:
                     failed[key] = None
                 continue
             try:
-                memo[key] = parse(raw, unit)
+                memo[key] = spec.parse(raw, unit)
             except ValueProblem as exc:
                 memo[key] = None
                 failed[key] = exc

@@ -261,11 +261,11 @@ def _bulk_insert(
         if isinstance(kind, JSON):
             converters.append((index, _json_text))
         elif sqlite and isinstance(kind, Date):
-            converters.append((index, _iso_date))
+            converters.append((index, dt.date.isoformat))
         elif sqlite and isinstance(kind, Numeric):
-            converters.append((index, _decimal_text))
+            converters.append((index, str))
         elif sqlite and isinstance(kind, Boolean):
-            converters.append((index, _bool_int))
+            converters.append((index, int))
     if converters:
         converted = []
         for row in rows:
@@ -285,26 +285,12 @@ def _json_text(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-def _iso_date(value: Any) -> str:
-    return str(value.isoformat())
-
-
-def _decimal_text(value: Any) -> str:
-    return str(value)
-
-
-def _bool_int(value: Any) -> int:
-    return int(value)
-
-
 def _differs(old: Any, new: Any) -> bool:
     """Whether a stored value and a new one differ (SQLite hands NUMERIC back as a float)."""
     if old is None or new is None:
         return old is not new
     if isinstance(new, Decimal) and isinstance(old, Decimal | float | int):
         return Decimal(str(old)) != new
-    if isinstance(new, dt.date) and isinstance(old, str):
-        return old != new.isoformat()
     return bool(old != new)
 
 
