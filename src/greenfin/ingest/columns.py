@@ -3,10 +3,17 @@
 This is the machine-readable form of ``docs/loan-book-schema.md``.  A header is matched after
 folding width, case, spaces and underscores, with an optional unit in brackets:
 ``贷款金额（万元）`` → column ``amount`` in 万元.
+
+A parser returns the value in the form the store keeps and the row digest covers: money as
+integer 分, dates as ISO text, rates and quantities as canonical decimal text, technical
+parameters as JSON text.  Plain text, ints and bools travel cheaply between processes and go to
+either database driver unconverted, which is what lets a big import validate in one process while
+another writes.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
 from collections.abc import Callable
@@ -55,26 +62,44 @@ def _label(func: Callable[[Any], Any]) -> Parser:
     return lambda value, _unit: func(value).value
 
 
-def _money(value: Any, unit: Unit | None) -> int:
+def money(value: Any, unit: Unit | None) -> int:
     return v.parse_money_fen(value, unit)
 
 
+def _day(value: Any, _unit: Unit | None) -> str:
+    return v.parse_date(value).isoformat()
+
+
+def _rate(value: Any, _unit: Unit | None) -> str:
+    return str(v.parse_rate_pct(value))
+
+
 def _quantity(dimension: Dimension) -> Parser:
-    def parse(value: Any, unit: Unit | None) -> Any:
+    def parse(value: Any, unit: Unit | None) -> str:
         number = v.parse_quantity(value, unit, dimension)
         if number < 0:
             raise ValueProblem(f"must not be negative, got {value!r}", f"不能为负，实为 {value!r}")
-        return number
+        return str(number)
 
     return parse
 
 
+@dataclass(frozen=True, slots=True)
+class TextParser:
+    """Free text of at most ``max_length`` characters (the columnar reader checks it in bulk)."""
+
+    max_length: int
+
+    def __call__(self, value: Any, _unit: Unit | None) -> str:
+        return v.parse_text(value, self.max_length)
+
+
 def _text(max_length: int) -> Parser:
-    return lambda value, _unit: v.parse_text(value, max_length)
+    return TextParser(max_length)
 
 
-def _parameters(value: Any, _unit: Unit | None) -> dict[str, str]:
-    """'组件效率=21.5%; 首年衰减=2%' → {'组件效率': '21.5 %', ...}; every value needs a unit."""
+def _parameters(value: Any, _unit: Unit | None) -> str:
+    """'组件效率=21.5%; 首年衰减=2%' → '{"组件效率": "21.5 %", ...}'; every value needs a unit."""
     result: dict[str, str] = {}
     for part in re.split(r"[;；\n]", v.parse_text(value, 4000)):
         if not part.strip():
@@ -101,7 +126,12 @@ def _parameters(value: Any, _unit: Unit | None) -> dict[str, str]:
                 f"技术参数 {key.strip()!r} 的单位 {unit_text!r} 无法识别",
             ) from exc
         result[key.strip()] = f"{number} {unit_text}"
-    return result
+    return parameters_json(result)
+
+
+def parameters_json(parameters: dict[str, str]) -> str:
+    """The stored text of a project's parameters, in the order the user wrote them."""
+    return json.dumps(parameters, ensure_ascii=False)
 
 
 def _code_text(func: Callable[[str], Any], what_en: str, what_zh: str) -> Parser:
@@ -117,6 +147,10 @@ def _code_text(func: Callable[[str], Any], what_en: str, what_zh: str) -> Parser
         return func(value)
 
     return parse
+
+
+#: The credit-code column's parser (the columnar reader checks codes in bulk).
+credit_code = _code_text(parse_credit_code, "the credit code", "统一社会信用代码")
 
 
 def _region(value: Any, _unit: Unit | None) -> str:
@@ -142,27 +176,27 @@ COLUMNS: tuple[ColumnSpec, ...] = (
     # Loan.
     _spec("loan_id", "loan", "贷款编号", "贷款编号|借据号|借据编号|贷款账号|loan_no|loan_number", _text(64), required=True),
     _spec("purpose", "loan", "贷款用途", "贷款用途|用途|loan_purpose", _text(2000)),
-    _spec("amount", "loan", "贷款金额", "贷款金额|合同金额|发放金额|loan_amount|contract_amount", _money, required=True, dimension=MONEY),
-    _spec("balance", "loan", "贷款余额", "贷款余额|余额|outstanding|outstanding_balance|loan_balance", _money, required=True, dimension=MONEY),
+    _spec("amount", "loan", "贷款金额", "贷款金额|合同金额|发放金额|loan_amount|contract_amount", money, required=True, dimension=MONEY),
+    _spec("balance", "loan", "贷款余额", "贷款余额|余额|outstanding|outstanding_balance|loan_balance", money, required=True, dimension=MONEY),
     _spec("currency", "loan", "币种", "币种|货币|ccy", _plain(v.parse_currency)),
-    _spec("rate_pct", "loan", "执行年利率", "执行年利率|执行利率|年利率|利率|rate|interest_rate", _plain(v.parse_rate_pct)),
-    _spec("approval_date", "loan", "审批日期", "审批日期|批准日期|审批通过日期|approved_on", _plain(v.parse_date)),
-    _spec("start_date", "loan", "发放日期", "发放日期|放款日期|起始日期|起息日|贷款起始日|start|value_date|disbursement_date", _plain(v.parse_date), required=True),
-    _spec("maturity_date", "loan", "到期日期", "到期日期|到期日|贷款到期日|maturity", _plain(v.parse_date), required=True),
+    _spec("rate_pct", "loan", "执行年利率", "执行年利率|执行利率|年利率|利率|rate|interest_rate", _rate),
+    _spec("approval_date", "loan", "审批日期", "审批日期|批准日期|审批通过日期|approved_on", _day),
+    _spec("start_date", "loan", "发放日期", "发放日期|放款日期|起始日期|起息日|贷款起始日|start|value_date|disbursement_date", _day, required=True),
+    _spec("maturity_date", "loan", "到期日期", "到期日期|到期日|贷款到期日|maturity", _day, required=True),
     _spec("five_tier", "loan", "五级分类", "五级分类|贷款五级分类|风险分类|risk_class|loan_class", _label(v.parse_five_tier)),
     _spec("bank_green_flag", "loan", "是否绿色贷款", "是否绿色贷款|绿色贷款标识|绿色标识|green_flag|is_green", _plain(v.parse_bool)),
     _spec("bank_green_category", "loan", "绿色贷款分类", "绿色贷款分类|绿色贷款投向|绿色分类代码|green_category", _text(64)),
     # Borrower.
-    _spec("borrower_credit_code", "borrower", "统一社会信用代码", "统一社会信用代码|借款人统一社会信用代码|信用代码|credit_code|uscc|unified_social_credit_code", _code_text(parse_credit_code, "the credit code", "统一社会信用代码"), required=True),
+    _spec("borrower_credit_code", "borrower", "统一社会信用代码", "统一社会信用代码|借款人统一社会信用代码|信用代码|credit_code|uscc|unified_social_credit_code", credit_code, required=True),
     _spec("borrower_name", "borrower", "借款人名称", "借款人名称|借款人|客户名称|企业名称|borrower|name", _text(200), required=True),
     _spec("industry_code", "borrower", "行业代码", "行业代码|国民经济行业分类|国民经济行业代码|行业分类代码|所属行业代码|industry", _code_text(canonical_industry_code, "the industry code", "行业代码"), required=True),
     _spec("region_code", "borrower", "行政区划代码", "行政区划代码|地区代码|所在地区代码|注册地行政区划代码|region", _region, required=True),
     _spec("size_class", "borrower", "企业规模", "企业规模|规模|enterprise_size|size", _label(v.parse_size_class)),
-    _spec("revenue", "borrower", "营业收入", "营业收入|年营业收入|revenue|turnover", _money, dimension=MONEY),
-    _spec("total_assets", "borrower", "资产总额", "资产总额|总资产|total_assets|assets", _money, dimension=MONEY),
-    _spec("equity", "borrower", "所有者权益", "所有者权益|净资产|股东权益|equity", _money, dimension=MONEY),
-    _spec("debt", "borrower", "负债总额", "负债总额|负债|total_debt|debt", _money, dimension=MONEY),
-    _spec("evic", "borrower", "企业价值EVIC", "企业价值evic|evic|企业价值", _money, dimension=MONEY),
+    _spec("revenue", "borrower", "营业收入", "营业收入|年营业收入|revenue|turnover", money, dimension=MONEY),
+    _spec("total_assets", "borrower", "资产总额", "资产总额|总资产|total_assets|assets", money, dimension=MONEY),
+    _spec("equity", "borrower", "所有者权益", "所有者权益|净资产|股东权益|equity", money, dimension=MONEY),
+    _spec("debt", "borrower", "负债总额", "负债总额|负债|total_debt|debt", money, dimension=MONEY),
+    _spec("evic", "borrower", "企业价值EVIC", "企业价值evic|evic|企业价值", money, dimension=MONEY),
     _spec("scope1", "borrower", "范围一排放", "范围一排放|范围一排放量|直接排放|scope1|scope_1|scope1_emissions", _quantity(Dimension.CO2), dimension=Dimension.CO2),
     _spec("scope2", "borrower", "范围二排放", "范围二排放|范围二排放量|间接排放|scope2|scope_2|scope2_emissions", _quantity(Dimension.CO2), dimension=Dimension.CO2),
     _spec("emissions_quality", "borrower", "排放数据质量", "排放数据质量|排放数据来源|emissions_quality|emissions_data_quality", _label(v.parse_data_quality)),
@@ -174,9 +208,9 @@ COLUMNS: tuple[ColumnSpec, ...] = (
     _spec("project_type", "project", "项目类型", "项目类型|project_kind", _text(100)),
     _spec("capacity", "project", "装机容量", "装机容量|设计规模|capacity|installed_capacity", _quantity(Dimension.POWER), dimension=Dimension.POWER),
     _spec("annual_generation", "project", "年发电量", "年发电量|年上网电量|年供电量|annual_generation|annual_output", _quantity(Dimension.ENERGY), dimension=Dimension.ENERGY),
-    _spec("total_investment", "project", "项目总投资", "项目总投资|总投资|total_investment|project_investment", _money, dimension=MONEY),
-    _spec("project_start_date", "project", "项目开工日期", "项目开工日期|开工日期|project_start", _plain(v.parse_date)),
-    _spec("project_completion_date", "project", "项目投产日期", "项目投产日期|投产日期|竣工日期|project_completion|commissioning_date", _plain(v.parse_date)),
+    _spec("total_investment", "project", "项目总投资", "项目总投资|总投资|total_investment|project_investment", money, dimension=MONEY),
+    _spec("project_start_date", "project", "项目开工日期", "项目开工日期|开工日期|project_start", _day),
+    _spec("project_completion_date", "project", "项目投产日期", "项目投产日期|投产日期|竣工日期|project_completion|commissioning_date", _day),
     _spec("tech_params", "project", "技术参数", "技术参数|其他技术参数|technical_parameters|parameters", _parameters),
 )  # fmt: skip
 

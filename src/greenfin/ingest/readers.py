@@ -37,6 +37,12 @@ class SourceFile:
     size: int
     position: Callable[[], int] = field(default=lambda: 0)
     sha256: str = ""
+    #: The CSV field delimiter, and whether the header took exactly one line (then every later
+    #: record can be read by the columnar reader, which numbers rows by line).
+    delimiter: str = ","
+    one_line_header: bool = False
+    lines: int = 0  # physical lines of a text file (line breaks, and a last unbroken line)
+    close: Callable[[], None] = field(default=lambda: None)
 
     @property
     def name(self) -> str:
@@ -45,11 +51,20 @@ class SourceFile:
 
 def sha256_of(path: Path) -> str:
     """Content digest of a file, recorded with the import for the audit trail."""
+    return _digest_and_lines(path)[0]
+
+
+def _digest_and_lines(path: Path) -> tuple[str, int]:
+    """The file's SHA-256 and its number of lines (a last line without a line break counts)."""
     digest = hashlib.sha256()
+    breaks = 0
+    last = b"\n"
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
-    return digest.hexdigest()
+            breaks += block.count(b"\n")
+            last = block[-1:]
+    return digest.hexdigest(), breaks + (last != b"\n")
 
 
 def open_source(path: Path, encoding: str | None = None, sheet: str | None = None) -> SourceFile:
@@ -72,7 +87,7 @@ def open_source(path: Path, encoding: str | None = None, sheet: str | None = Non
         )
     else:
         source = _open_csv(path, head, encoding, size)
-    source.sha256 = sha256_of(path)
+    source.sha256, source.lines = _digest_and_lines(path)
     return source
 
 
@@ -184,7 +199,10 @@ def _open_csv(path: Path, head: bytes, declared: str | None, size: int) -> Sourc
         except (OSError, ValueError):
             return size
 
-    return SourceFile(path, "csv", encoding, header, rows(), size, position)
+    return SourceFile(
+        path, "csv", encoding, header, rows(), size, position,
+        delimiter=delimiter, one_line_header=reader.line_num == 1, close=raw.close,
+    )  # fmt: skip
 
 
 def _open_xlsx(path: Path, sheet: str | None, size: int) -> SourceFile:
@@ -247,4 +265,4 @@ def _open_xlsx(path: Path, sheet: str | None, size: int) -> SourceFile:
     def position() -> int:
         return int(size * read / total_rows) if total_rows else 0
 
-    return SourceFile(path, "xlsx", None, header, rows(), size, position)
+    return SourceFile(path, "xlsx", None, header, rows(), size, position, close=book.close)

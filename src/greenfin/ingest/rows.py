@@ -7,13 +7,28 @@ just the first, so one pass over a file tells the user everything that needs fix
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from greenfin.ingest.columns import BY_NAME, COLUMNS, HeaderMatch, match_header
+import numpy as np
+import pyarrow as pa
+
+from greenfin.ingest import vectorised
+from greenfin.ingest.columns import (
+    BY_NAME,
+    COLUMNS,
+    ColumnSpec,
+    HeaderMatch,
+    TextParser,
+    credit_code,
+    match_header,
+    money,
+    parameters_json,
+)
 from greenfin.ingest.issues import ImportIssue
 from greenfin.model.problems import ValueProblem
+from greenfin.model.units import Unit
 from greenfin.model.values import check_loan_consistency, check_order
 from greenfin.reference.regions import region
 
@@ -27,18 +42,22 @@ class RowRecords(NamedTuple):
     loan: tuple[Any, ...]
 
 
-def content_hash(values: tuple[Any, ...]) -> str:
-    """A digest of a record's content.
+@dataclass
+class ValidRows:
+    """The valid rows of a chunk: their lines and stored records, in step."""
 
-    Quantities arrive as canonical Decimals (see ``values.canonical_decimal``), money as integer
-    分, dates as dates and labels as text, so the ``repr`` of the values is one text per content.
-    """
-    return hashlib.blake2b(repr(values).encode(), digest_size=16).hexdigest()
+    lines: list[int]
+    borrowers: list[tuple[Any, ...]]
+    projects: list[tuple[Any, ...] | None]
+    loans: list[tuple[Any, ...]]
+
+    def records(self) -> list[RowRecords]:
+        return list(map(RowRecords, self.lines, self.borrowers, self.projects, self.loans))
 
 
-def hashed(values: tuple[Any, ...]) -> tuple[Any, ...]:
-    """The record with its content hash appended (the stored ``row_hash`` column)."""
-    return (*values, content_hash(values))
+def _hashed_rows(columns: list[list[Any]]) -> list[tuple[Any, ...]]:
+    """Rows of the columns, each with its content digest appended (the stored ``row_hash``)."""
+    return list(zip(*columns, vectorised.digests(columns), strict=True))
 
 
 BORROWER_FIELDS = (
@@ -58,6 +77,16 @@ LOAN_FIELDS = (
 
 _PROJECT_COLUMNS = [spec.name for spec in COLUMNS if spec.table == "project"]
 _NO_PROJECT = (None,) * len(_PROJECT_COLUMNS)
+_NO_PARAMETERS = parameters_json({})
+
+
+def parse_cell(raw: Any, spec: ColumnSpec, unit: Unit | None) -> Any:
+    """One cell's stored value; None for an empty optional cell; a problem otherwise."""
+    if raw is None or (raw.__class__ is str and (not raw or raw.isspace())):
+        if spec.required:
+            raise ValueProblem(f"{spec.label} is required but empty", f"{spec.label_zh}为必填项，但为空")
+        return None
+    return spec.parse(raw, unit)
 
 
 class RowValidator:
@@ -111,138 +140,164 @@ class RowValidator:
 
     def validate(self, line: int, cells: list[Any]) -> tuple[RowRecords | None, list[ImportIssue]]:
         """Validate one row; return its records, or None and the problems found."""
-        records, issues = self.validate_chunk([(line, cells)])
+        valid, issues = self.validate_chunk([(line, cells)])
+        records = valid.records()
         return (records[0] if records else None), issues
 
-    def validate_chunk(
-        self, chunk: list[tuple[int, list[Any]]]
-    ) -> tuple[list[RowRecords], list[ImportIssue]]:
-        """Validate a chunk of rows column by column.
-
-        Working down a column lets each distinct value be parsed once per chunk: a borrower's
-        credit code, industry and region repeat on each of its loans, and dates, classes and
-        currencies repeat across the book.  The parsers are the same as for a single value, so
-        a value is judged the same way however it arrives.
-        """
-        count = len(chunk)
-        lines = [line for line, _cells in chunk]
+    def validate_chunk(self, chunk: list[tuple[int, list[Any]]]) -> tuple[ValidRows, list[ImportIssue]]:
+        """Validate a chunk of rows as read by a row reader (cells may be text, numbers, dates)."""
         width = self.width
         rows = [
             cells if len(cells) >= width else [*cells, *[None] * (width - len(cells))] for _l, cells in chunk
         ]
-        columns = list(zip(*rows, strict=True)) if rows else []
+        columns: list[Sequence[Any]] = list(zip(*rows, strict=True)) if rows else []
+        return self.validate_columns([line for line, _cells in chunk], columns)
+
+    def validate_columns(
+        self, lines: list[int], columns: Sequence[Sequence[Any] | pa.Array]
+    ) -> tuple[ValidRows, list[ImportIssue]]:
+        """Validate rows given column by column (Python cells, or Arrow text from the CSV reader).
+
+        Working down a column lets each distinct value be parsed once: a borrower's credit code,
+        industry and region repeat on each of its loans, and dates, classes and currencies repeat
+        across the book.  The rules that tie a row's fields together are screened for the whole
+        chunk at once; each row the screen flags is then judged by the same rule functions the
+        models use, which also say what is wrong.  Digests are computed a column at a time.
+        """
+        count = len(lines)
         issues: list[ImportIssue] = []
         bad: set[int] = set()
         parsed: dict[str, list[Any]] = {}
         for index, found in self.plan:
             parsed[found.spec.name] = self._parse_column(columns[index], found, lines, issues, bad)
-        absent = [None] * count
-        column = parsed.get
+        absent: list[Any] = [None] * count
 
         def values(name: str) -> list[Any]:
-            return column(name) or absent
+            return parsed.get(name) or absent
 
-        places = {code: region(code) for code in set(values("region_code")) if code is not None}
-        region_codes = values("region_code")
-        borrowers = zip(
-            values("borrower_credit_code"), values("borrower_name"), values("industry_code"), region_codes,
-            [code and code[:2] for code in region_codes],
-            [code and places[code].grid_region for code in region_codes],
-            values("size_class"), values("revenue"), values("total_assets"), values("equity"), values("debt"),
-            values("evic"), values("scope1"), values("scope2"), values("emissions_quality"),
-            strict=True,
-        )  # fmt: skip
+        ok = np.ones(count, dtype=bool)
+        ok[list(bad)] = False
         loan_ids = values("loan_id")
-        project_ids = values("project_id")
-        project_present = (
-            [t != _NO_PROJECT for t in zip(*(values(n) for n in _PROJECT_COLUMNS), strict=True)]
-            if self.has_project_columns
-            else absent
-        )
-        projects = zip(
-            values("project_name"), values("project_description"), values("project_region_code"),
-            values("project_type"), values("capacity"), values("annual_generation"), values("total_investment"),
-            values("project_start_date"), values("project_completion_date"), values("tech_params"),
-            strict=True,
-        )  # fmt: skip
-        currencies = column("currency") or ["CNY"] * count
-        loans = zip(
-            values("purpose"), values("amount"), values("balance"), currencies, values("rate_pct"),
-            values("approval_date"), values("start_date"), values("maturity_date"), values("five_tier"),
-            values("bank_green_flag"), values("bank_green_category"),
-            strict=True,
-        )  # fmt: skip
-        records = []
-        borrower_memo: dict[tuple[Any, ...], tuple[Any, ...]] = {}
-        for pos, (line, borrower, project_values, loan_values) in enumerate(
-            zip(lines, borrowers, projects, loans, strict=True)
-        ):
-            if pos in bad:
-                continue
+        present = np.zeros(count, dtype=bool)
+        for name in _PROJECT_COLUMNS:
+            if name in parsed:
+                present |= vectorised.given(parsed[name])
+        project_ids = [
+            (given or loan) if here else None
+            for given, loan, here in zip(values("project_id"), loan_ids, present.tolist(), strict=True)
+        ]
+        for pos in np.flatnonzero(ok & self._screen(values, present)).tolist():
             try:
-                project = None
-                project_id = None
-                if project_present[pos]:
-                    project_id = project_ids[pos] or loan_ids[pos]
-                    project = self._project(project_id, project_values)
-                check_loan_consistency(
-                    loan_values[1], loan_values[2], loan_values[5], loan_values[6], loan_values[7]
-                )
+                self._row_rules(values, pos, present[pos])
             except ValueProblem as exc:
-                issues.append(ImportIssue(self.file, line, None, None, exc.en, exc.zh))
-                continue
-            loan = hashed((loan_ids[pos], borrower[0], project_id, *loan_values))
-            borrower_record = borrower_memo.get(borrower)
-            if borrower_record is None:  # a borrower's loans repeat its data: hash it once
-                borrower_record = borrower_memo[borrower] = hashed(borrower)
-            records.append(RowRecords(line, borrower_record, project, loan))
+                ok[pos] = False
+                issues.append(ImportIssue(self.file, lines[pos], None, None, exc.en, exc.zh))
+        keep = np.flatnonzero(ok)
+        whole = len(keep) == count
+
+        def kept(column: list[Any]) -> list[Any]:
+            if whole:
+                return column
+            return vectorised.take(column, keep)
+
+        region_codes = kept(values("region_code"))
+        places = {code: region(code) for code in set(region_codes) if code is not None}
+        borrower_columns = [
+            kept(values("borrower_credit_code")), kept(values("borrower_name")), kept(values("industry_code")),
+            region_codes, [code and code[:2] for code in region_codes],
+            [code and places[code].grid_region for code in region_codes],
+            *(kept(values(name)) for name in ("size_class", "revenue", "total_assets", "equity", "debt",
+                                               "evic", "scope1", "scope2", "emissions_quality")),
+        ]  # fmt: skip
+        currencies = parsed.get("currency") or ["CNY"] * count
+        loan_columns = [
+            kept(loan_ids), borrower_columns[0], kept(project_ids),
+            *(kept(values(name)) for name in ("purpose", "amount", "balance")), kept(currencies),
+            *(kept(values(name)) for name in ("rate_pct", "approval_date", "start_date", "maturity_date",
+                                               "five_tier", "bank_green_flag", "bank_green_category")),
+        ]  # fmt: skip
+        with_project = np.flatnonzero(present[keep])
+        project_rows: list[Any] = [None] * len(keep)
+        if len(with_project):
+            project_columns = [
+                vectorised.take(kept(column), with_project)
+                for column in (project_ids, *(values(name) for name in _PROJECT_COLUMNS[1:]))
+            ]
+            project_columns[-1] = [p or _NO_PARAMETERS for p in project_columns[-1]]
+            for pos, record in zip(with_project.tolist(), _hashed_rows(project_columns), strict=True):
+                project_rows[pos] = record
+        valid = ValidRows(
+            kept(lines), _hashed_rows(borrower_columns), project_rows, _hashed_rows(loan_columns)
+        )
         issues.sort(key=lambda issue: issue.row or 0)
-        return records, issues
+        return valid, issues
+
+    def _screen(self, values: Callable[[str], list[Any]], present: np.ndarray) -> np.ndarray:
+        """Rows that may break a rule tying fields together (the rules themselves then decide)."""
+        screen: np.ndarray = present & ~vectorised.given(values("project_name"))
+        screen |= present & vectorised.before(values("project_completion_date"), values("project_start_date"))
+        screen |= vectorised.before(values("amount"), values("balance"))
+        screen |= ~vectorised.before(values("start_date"), values("maturity_date"), missing=True)
+        screen |= vectorised.before(values("start_date"), values("approval_date"))
+        return screen
+
+    def _row_rules(self, values: Callable[[str], list[Any]], pos: int, has_project: bool) -> None:
+        if has_project:
+            project_values = tuple(values(name)[pos] for name in _PROJECT_COLUMNS[1:])
+            self._project("", project_values)
+        check_loan_consistency(
+            values("amount")[pos],
+            values("balance")[pos],
+            values("approval_date")[pos],
+            values("start_date")[pos],
+            values("maturity_date")[pos],
+        )
 
     def _parse_column(
         self,
-        cells: tuple[Any, ...],
+        cells: Sequence[Any] | pa.Array,
         found: HeaderMatch,
         lines: list[int],
         issues: list[ImportIssue],
         bad: set[int],
     ) -> list[Any]:
         spec, unit = found.spec, found.unit
+
+        def parse(raw: Any) -> Any:
+            return parse_cell(raw, spec, unit)
+
+        if isinstance(cells, pa.Array):
+            if spec.parse is money and unit is not None:
+                fast = vectorised.money_fen(cells, unit, parse)
+            elif isinstance(spec.parse, TextParser):
+                fast = vectorised.text_cells(cells, spec.parse.max_length, parse)
+            elif spec.parse is credit_code:
+                fast = vectorised.credit_codes(cells, parse)
+            else:
+                fast = vectorised.by_distinct(cells, parse)
+            if fast is not None:
+                return fast
+            cells = cells.to_pylist()  # some cell is wrong: find which, cell by cell
         # Spreadsheet cells may mix types that compare equal (1, 1.0, True): key those by type too.
         typed = not set(map(type, cells)) <= {str}
         keys: Sequence[Any] = [(cell.__class__, cell) for cell in cells] if typed else cells
         memo: dict[Any, Any] = {}
-        failed: dict[Any, ValueProblem | None] = {}  # None: a required value left empty
+        failed: dict[Any, ValueProblem] = {}
         for key in set(keys):
-            raw = key[1] if typed else key
-            if raw is None or (raw.__class__ is str and (not raw or raw.isspace())):
-                memo[key] = None
-                if spec.required:
-                    failed[key] = None
-                continue
             try:
-                memo[key] = spec.parse(raw, unit)
+                memo[key] = parse(key[1] if typed else key)
             except ValueProblem as exc:
                 memo[key] = None
                 failed[key] = exc
         if failed:
             for pos, key in enumerate(keys):
-                if key not in failed:
+                problem = failed.get(key)
+                if problem is None:
                     continue
                 bad.add(pos)
-                problem = failed[key]
                 raw = key[1] if typed else key
-                if problem is None:
-                    issues.append(
-                        ImportIssue(
-                            self.file, lines[pos], found.header, "",
-                            f"{spec.label} is required but empty", f"{spec.label_zh}为必填项，但为空",
-                        )
-                    )  # fmt: skip
-                else:
-                    issues.append(
-                        ImportIssue(self.file, lines[pos], found.header, str(raw), problem.en, problem.zh)
-                    )
+                value = "" if raw is None else str(raw)
+                issues.append(ImportIssue(self.file, lines[pos], found.header, value, problem.en, problem.zh))
         return list(map(memo.__getitem__, keys))
 
     def header_of(self, name: str) -> str:
@@ -252,12 +307,12 @@ class RowValidator:
                 return found.header
         return BY_NAME[name].label_zh
 
-    def _project(self, project_id: str, values: tuple[Any, ...]) -> tuple[Any, ...]:
-        name, _desc, _region, _type, _cap, _gen, _inv, start, completion, parameters = values
+    def _project(self, project_id: str, values: tuple[Any, ...]) -> None:
+        """The rules of a project's own fields: a name, and dates in order."""
+        name, _desc, _region, _type, _cap, _gen, _inv, start, completion, _parameters = values
         if not name:
             raise ValueProblem(
                 f"project fields are given but {self.header_of('project_name')} is empty",
                 f"填写了项目信息，但{self.header_of('project_name')}为空",
             )
         check_order(start, completion, *self._project_date_headers)
-        return hashed((project_id, *values[:-1], parameters or {}))

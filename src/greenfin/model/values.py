@@ -13,7 +13,7 @@ import re
 import unicodedata
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 from greenfin.model.problems import ValueProblem
 from greenfin.model.units import (
@@ -403,21 +403,26 @@ def parse_text(value: Any, max_length: int = 2000) -> str:
     return text
 
 
-def check_order(earlier: dt.date | None, later: dt.date | None, earlier_name: str, later_name: str) -> None:
+#: A day as the model holds it (a date) or as the importer stores it (ISO text, which sorts the
+#: same way for the years 1949-2100 that :func:`parse_date` admits); ``str`` spells both as ISO.
+DayLike = TypeVar("DayLike", dt.date, str)
+
+
+def check_order(earlier: DayLike | None, later: DayLike | None, earlier_name: str, later_name: str) -> None:
     """Refuse a pair of dates in the wrong order (either may be missing)."""
     if earlier is not None and later is not None and later < earlier:
         raise ValueProblem(
-            f"{later_name} {later.isoformat()} is before {earlier_name} {earlier.isoformat()}",
-            f"{later_name} {later.isoformat()} 早于 {earlier_name} {earlier.isoformat()}",
+            f"{later_name} {later} is before {earlier_name} {earlier}",
+            f"{later_name} {later} 早于 {earlier_name} {earlier}",
         )
 
 
 def check_loan_consistency(
     amount: Decimal | int,
     balance: Decimal | int,
-    approval: dt.date | None,
-    start: dt.date,
-    maturity: dt.date,
+    approval: DayLike | None,
+    start: DayLike,
+    maturity: DayLike,
 ) -> None:
     """The rules that tie a loan's fields together, in one place for the model and the importer."""
     if balance > amount:
@@ -427,7 +432,7 @@ def check_loan_consistency(
         )
     if maturity <= start:
         raise ValueProblem(
-            f"maturity date {maturity.isoformat()} is not after start date {start.isoformat()}",
-            f"到期日 {maturity.isoformat()} 不晚于起始日 {start.isoformat()}",
+            f"maturity date {maturity} is not after start date {start}",
+            f"到期日 {maturity} 不晚于起始日 {start}",
         )
     check_order(approval, start, "approval_date", "start_date")
