@@ -78,6 +78,8 @@ LOAN_FIELDS = (
 _PROJECT_COLUMNS = [spec.name for spec in COLUMNS if spec.table == "project"]
 _NO_PROJECT = (None,) * len(_PROJECT_COLUMNS)
 _NO_PARAMETERS = parameters_json({})
+_UNSEEN = object()
+_MEMO_LIMIT = 50_000  # distinct texts remembered per column
 
 
 def parse_cell(raw: Any, spec: ColumnSpec, unit: Unit | None) -> Any:
@@ -137,6 +139,7 @@ class RowValidator:
             self.header_of("project_completion_date"),
         )
         self.has_project_columns = any(m.spec.table == "project" for _, m in self.plan)
+        self._memos: dict[str, dict[str, Any]] = {}
 
     def validate(self, line: int, cells: list[Any]) -> tuple[RowRecords | None, list[ImportIssue]]:
         """Validate one row; return its records, or None and the problems found."""
@@ -262,9 +265,19 @@ class RowValidator:
         bad: set[int],
     ) -> list[Any]:
         spec, unit = found.spec, found.unit
+        remembered = self._memos.setdefault(spec.name, {})
 
         def parse(raw: Any) -> Any:
-            return parse_cell(raw, spec, unit)
+            # Dates, classes, regions and rates repeat across the whole file, not only a chunk:
+            # remember what a text parsed to (stored values are immutable).
+            if raw.__class__ is not str:
+                return parse_cell(raw, spec, unit)
+            value = remembered.get(raw, _UNSEEN)
+            if value is _UNSEEN:
+                value = parse_cell(raw, spec, unit)
+                if len(remembered) < _MEMO_LIMIT:
+                    remembered[raw] = value
+            return value
 
         if isinstance(cells, pa.Array):
             if spec.parse is money and unit is not None:

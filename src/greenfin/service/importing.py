@@ -11,8 +11,7 @@ changed row is updated and its old and new values are written to the audit log.
 
 Loading a book into a SQLite store that holds no loans yet is a bulk load, done the way bulk
 loads are done: the secondary indexes of the loans table are dropped and rebuilt once at the end,
-new borrowers are inserted once, in key order, and foreign keys are checked once for the whole
-load instead of row by row.  All of it happens inside the import's transaction, so a failure
+and foreign keys are checked once for the whole load instead of row by row.  All of it happens inside the import's transaction, so a failure
 leaves the store, schema included, as it was.
 """
 
@@ -48,8 +47,9 @@ from greenfin.service import audit
 from greenfin.store.schema import borrowers, import_batches, loans, projects
 
 Progress = Callable[[int, int, int], None]  # bytes read, bytes in all, rows read
-#: SQLite page cache for the import's connection (KiB): a million-loan book's indexes stay in it.
-_IMPORT_CACHE_KIB = 256 * 1024
+#: SQLite page cache for the import's connection (KiB): a million-loan book (about 400 MB) stays in
+#: memory until the commit writes it once, instead of spilling pages to the log mid-way.
+_IMPORT_CACHE_KIB = 1024 * 1024
 
 
 @dataclass
@@ -106,10 +106,6 @@ class _Run:
         # never writes a key twice: lookups in it can be skipped (the first load of a book).
         self.empty_at_start = empty
         self.bulk = empty.get("bulk", False)
-        # With no foreign keys enforced and no borrower in the store, new borrowers can wait and
-        # go in at the end, sorted.
-        self.hold_borrowers = self.bulk and empty["borrower"]
-        self.held_borrowers: list[tuple[Any, ...]] = []
 
     def problems(self, issues: list[ImportIssue], count: int) -> None:
         self.issue_count += count
@@ -119,23 +115,10 @@ class _Run:
         """Write one chunk: its new borrowers and projects, then its loans."""
         if self.issue_count:
             return
-        if self.hold_borrowers:
-            self.held_borrowers.extend((*row, self.batch_id) for _line, row in chunk.borrowers)
-            self.counts["borrower"].inserted += len(chunk.borrowers)
-        else:
-            self._upsert(_BORROWER, chunk.borrowers, file, sha256)
+        self._upsert(_BORROWER, chunk.borrowers, file, sha256)
         self._upsert(_PROJECT, chunk.projects, file, sha256)
         self._check_loan_owners(chunk.loans, file)
         self._upsert(_LOAN, chunk.loans, file, sha256)
-
-    def finish(self) -> None:
-        """Write what a bulk load held back, in key order: each B-tree page is filled once."""
-        if self.held_borrowers and not self.issue_count:
-            self.held_borrowers.sort()
-            _bulk_insert(
-                self.connection, borrowers, (*_BORROWER.columns, "created_batch"), self.held_borrowers
-            )
-        self.held_borrowers = []
 
     def _check_loan_owners(self, rows: list[Located], file: str) -> None:
         if self.empty_at_start["loan"] or not rows:
@@ -363,7 +346,6 @@ def _write_all(
                 {"name": info.name, "sha256": info.sha256, "rows": message.rows,
                  "kind": info.kind, "encoding": info.encoding}
             )  # fmt: skip
-    run.finish()
     if run.issue_count:
         return run, notes
     loan_counts = run.counts["loan"]
