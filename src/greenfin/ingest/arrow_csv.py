@@ -5,10 +5,11 @@ Most big files are plain: one record per line, as many fields on each line as in
 Those are read here as Arrow text columns, several megabytes at a time, and every cell stays
 text, so the parsers see exactly what the row reader would have given them.
 
-The columnar reader numbers rows by line, so it insists on one record per line: a blank line or
-a ragged row makes it give up with :class:`ReaderDeclined` at once, a quoted field holding a line
-break when the count of records read falls short of the file's lines at the end.  The import then
-starts again with the row reader, which handles all of those.
+The columnar reader numbers rows by line, so it insists on one record per line: a ragged row
+makes it give up with :class:`ReaderDeclined` at once, a quoted field holding a line break when
+the count of records read falls short of the file's lines (counted as Python's CSV reader counts
+them) at the end.  The import then starts again with the row reader, which handles both.  Blank
+lines and rows of empty cells are read and skipped, as the row reader skips them.
 """
 
 from __future__ import annotations

@@ -55,16 +55,21 @@ def sha256_of(path: Path) -> str:
 
 
 def _digest_and_lines(path: Path) -> tuple[str, int]:
-    """The file's SHA-256 and its number of lines (a last line without a line break counts)."""
+    """The file's SHA-256 and its number of lines as Python's CSV reader counts them.
+
+    A line ends at LF, CR LF or a lone CR; a last line without a line break counts too.
+    """
     digest = hashlib.sha256()
     breaks = 0
     last = b"\n"
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
-            breaks += block.count(b"\n")
+            breaks += block.count(b"\n") + block.count(b"\r") - block.count(b"\r\n")
+            if last == b"\r" and block[:1] == b"\n":  # a CR LF split between two blocks
+                breaks -= 1
             last = block[-1:]
-    return digest.hexdigest(), breaks + (last != b"\n")
+    return digest.hexdigest(), breaks + (last not in (b"\n", b"\r"))
 
 
 def open_source(path: Path, encoding: str | None = None, sheet: str | None = None) -> SourceFile:

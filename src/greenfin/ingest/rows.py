@@ -150,8 +150,9 @@ class RowValidator:
     def validate_chunk(self, chunk: list[tuple[int, list[Any]]]) -> tuple[ValidRows, list[ImportIssue]]:
         """Validate a chunk of rows as read by a row reader (cells may be text, numbers, dates)."""
         width = self.width
-        rows = [
-            cells if len(cells) >= width else [*cells, *[None] * (width - len(cells))] for _l, cells in chunk
+        rows = [  # every row exactly as wide as the plan: short rows padded, cells beyond it dropped
+            cells[:width] if len(cells) >= width else [*cells, *[None] * (width - len(cells))]
+            for _l, cells in chunk
         ]
         columns: list[Sequence[Any]] = list(zip(*rows, strict=True)) if rows else []
         return self.validate_columns([line for line, _cells in chunk], columns)

@@ -183,15 +183,16 @@ def before(earlier: list[Any], later: list[Any], *, missing: bool = False) -> np
     return result
 
 
-_SEPARATOR = "\x1f"  # the ASCII unit separator: between fields, as in the records it joins
-_ABSENT = "\x00"  # an empty field, which no text cell holds (the readers refuse binary data)
+_SEPARATOR = "\x1f"  # the ASCII unit separator, between fields
+_ABSENT = "-"  # an empty field; a present one is written length:text, which never equals it
 
 
 def digests(columns: list[list[Any]]) -> list[str]:
     """A digest of each row's content, from its stored values (see ``ingest.columns``).
 
-    Each field is written as text (integers in decimal, booleans as true/false, an empty field as
-    NUL), the fields are joined with the unit separator and the row is hashed with BLAKE2b.  A
+    Each field is written as text (integers in decimal, booleans as true/false), prefixed with
+    its length in bytes (``5:12345``) so that no text, whatever it holds, can shift a boundary;
+    an empty field is written ``-``.  The fields are joined and the row hashed with BLAKE2b.  A
     re-import compares these digests, so equal content must give equal text: every field of a
     column has one type, and the text of a value is the one Arrow's cast gives.
     """
@@ -200,7 +201,8 @@ def digests(columns: list[list[Any]]) -> list[str]:
         array = pa.array(column)
         if not pa.types.is_string(array.type):
             array = pc.cast(array, pa.string())
-        texts.append(pc.fill_null(array, _ABSENT))
+        sized = pc.binary_join_element_wise(pc.cast(pc.binary_length(array), pa.string()), array, ":")
+        texts.append(pc.fill_null(sized, _ABSENT))
     joined = pc.binary_join_element_wise(*texts, _SEPARATOR).cast(pa.binary())
     blake2b = hashlib.blake2b
     return [blake2b(row, digest_size=16).hexdigest() for row in joined.to_pylist()]
