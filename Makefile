@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint bench-import clean
+.PHONY: demo test lint bench-import bench-classify evaluate-labels clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,12 @@ test: lint
 
 bench-import: .stamp-dev
 	$(BIN)/python bench/import_loans.py $(BENCH_ARGS)
+
+bench-classify: .stamp-run
+	$(BIN)/python bench/classify.py $(BENCH_ARGS)
+
+evaluate-labels: .stamp-run
+	$(BIN)/greenfin label evaluate tests/data/classification_eval.csv --split test
 
 clean:
 	rm -rf $(VENV) .stamp-* greenfin-demo .pytest_cache .mypy_cache .ruff_cache

@@ -25,6 +25,7 @@ from rich.progress import (
 from rich.table import Table
 from sqlalchemy import Engine
 
+from greenfin.cli_labels import classify, label_app
 from greenfin.ingest.issues import ImportRejected
 from greenfin.service.export import export_loans, write_table
 from greenfin.service.importing import ImportSummary, import_files
@@ -38,6 +39,8 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="数据库维护 / store maintenance", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.command("classify")(classify)
+app.add_typer(label_app, name="label")
 console = Console()
 err = Console(stderr=True)
 
@@ -257,6 +260,7 @@ def demo(
     """生成演示银行的贷款台账并走完整流程 / build the demo bank's book and run the whole pipeline."""
     from greenfin.demo.generator import CHONGQING_DYEING, TONGDAO_WIND, write_book
     from greenfin.demo.pledges import demo_pledges
+    from greenfin.service.identification import label_book
     from greenfin.service.pledges import has_pledges, register_pledges
 
     explicit = db or os.environ.get(ENV_URL)
@@ -281,6 +285,17 @@ def demo(
     if not has_pledges(engine):
         registered = register_pledges(engine, demo_pledges(engine, seed), actor="demo")
         console.print(f"登记环境权益质押 {registered:,} 笔 / registered {registered:,} pledges")
+    with _progress("绿色识别 labelling") as progress:
+        task = progress.add_task("绿色识别 labelling", total=None, rows=0)
+        run = label_book(
+            engine,
+            actor="demo",
+            progress=lambda done, total: progress.update(task, completed=done, total=total, rows=done),
+        )
+    console.print(
+        f"绿色识别：{run.loans:,} 笔，绿色 {run.green:,}，非绿色 {run.not_green:,}，需复核 {run.needs_review:,}"
+        f" / labelled {run.loans:,} loans (run {run.run_id})"
+    )
     book = summarise(engine)
     print_summary(book)
     report = write_summary(book, directory / "summary.xlsx")
@@ -298,6 +313,7 @@ def demo(
 def _print_cases(engine: Engine, loan_ids: tuple[str, ...]) -> None:
     from greenfin.model.values import canonical_decimal, fen_to_yuan
     from greenfin.reference.regions import region
+    from greenfin.service.identification import loan_label
     from greenfin.service.summary import loan_details
 
     def number(value: object) -> str:
@@ -317,6 +333,15 @@ def _print_cases(engine: Engine, loan_ids: tuple[str, ...]) -> None:
             console.print(
                 f"  项目：{project['name']}，装机 {number(project['capacity_mw'])} MW，"
                 f"年发电量 {number(project['annual_generation_mwh'])} MWh"
+            )
+        label = loan_label(engine, loan["loan_id"])["engine"]
+        if label is not None:
+            evidence = label["evidence"]
+            item = evidence["item"]
+            named = f"{item['code']} {item['name']}（匹配：{'、'.join(item['terms'])}）" if item else "—"
+            console.print(
+                f"  绿色识别（{evidence['catalogue']}）：{ {'green': '绿色', 'not_green': '非绿色'}.get(label['status'], '需复核') }"
+                f" {named}；碳减排支持工具：{evidence['cerf_area_name'] or '—'}"
             )
         for pledge in detail.pledges:
             console.print(

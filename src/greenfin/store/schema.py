@@ -164,5 +164,51 @@ audit_log = Table(
     Index("ix_audit_log_entity_id", "entity", "entity_id"),
 )
 
+label_runs = Table(
+    "label_runs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True), nullable=False),
+    Column("actor", String(100), nullable=False),
+    Column("versions", JSON, nullable=False, comment="{catalogue: rules version} used by the run"),
+    Column("loans", Integer, nullable=False),
+    Column("green", Integer, nullable=False),
+    Column("not_green", Integer, nullable=False),
+    Column("needs_review", Integer, nullable=False),
+)
+
+loan_labels = Table(
+    "loan_labels",
+    metadata,
+    Column("run_id", Integer, ForeignKey("label_runs.id"), primary_key=True),
+    Column("loan_id", String(64), ForeignKey("loans.loan_id"), primary_key=True),
+    Column("status", String(16), nullable=False, comment="green, not_green or needs_review"),
+    Column("catalogue", String(16), nullable=False),
+    Column("rules_version", String(32), nullable=False),
+    Column("item_code", String(16)),
+    Column("level1_code", String(8)),
+    Column("confidence", Numeric(5, 3), nullable=False),
+    Column("cerf_area", String(64)),
+    Column("evidence", JSON, nullable=False),
+    Index("ix_loan_labels_loan_id", "loan_id"),
+)
+
+label_decisions = Table(
+    "label_decisions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("loan_id", String(64), ForeignKey("loans.loan_id"), nullable=False),
+    Column("action", String(16), nullable=False, comment="confirm or override"),
+    Column("status", String(16), nullable=False, comment="the label the officer settles on"),
+    Column("catalogue", String(16), nullable=False),
+    Column("item_code", String(16)),
+    Column("reason", Text, nullable=False),
+    Column("actor", String(100), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("run_id", Integer, ForeignKey("label_runs.id"), comment="the engine's run the officer saw"),
+    Index("ix_label_decisions_loan_id", "loan_id"),
+)
+
 #: The loan-book tables, in an order that respects foreign keys (for snapshots and exports).
 BOOK_TABLES = (borrowers, projects, loans, pledges, prices)

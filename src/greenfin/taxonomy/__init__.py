@@ -1,0 +1,1 @@
+"""Green identification: loans and projects labelled against the official catalogues, with evidence."""

@@ -1,0 +1,156 @@
+"""Labelling the stored book, officers' decisions, the shipped rules, the CLI and the labelled set."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, func, select
+from typer.testing import CliRunner
+
+from greenfin.cli import app
+from greenfin.model.problems import ValueProblem
+from greenfin.service.identification import decide, label_book, loan_label
+from greenfin.service.importing import import_files
+from greenfin.store.schema import audit_log, label_decisions, loan_labels
+from greenfin.taxonomy.engine import Compiled, Subject, classify, classify_with
+from greenfin.taxonomy.evaluation import evaluate, load_cases
+from greenfin.taxonomy.rules import rule_set
+from tests.conftest import DATA
+
+SMALL = DATA / "small_book.csv"
+EVAL = DATA / "classification_eval.csv"
+
+
+def test_a_run_labels_every_loan_and_keeps_its_versions(engine: Engine) -> None:
+    import_files(engine, [SMALL], actor="tester")
+    run = label_book(engine, actor="officer")
+    assert run.loans == 3 and run.green + run.not_green + run.needs_review == 3
+    pv = loan_label(engine, "T-0002")["engine"]
+    assert pv is not None and pv["status"] in ("green", "needs_review")
+    assert pv["item_code"] == "3.2.2.2"  # approved 2024-06-01: the 2021 catalogue's solar item
+    assert pv["catalogue"] == "gbc-2021" and pv["rules_version"] == rule_set("gbc-2021").rules_version
+    assert "光伏" in "".join(pv["evidence"]["item"]["terms"])
+    working_capital = loan_label(engine, "T-0001")["engine"]
+    assert working_capital is not None and working_capital["status"] == "not_green"
+    with engine.connect() as connection:
+        assert connection.execute(select(func.count()).select_from(loan_labels)).scalar_one() == 3
+        trail = (
+            connection.execute(select(audit_log).where(audit_log.c.action == "label_run")).mappings().one()
+        )
+        assert trail["actor"] == "officer"
+
+
+def test_decisions_are_recorded_audited_and_survive_reruns(engine: Engine) -> None:
+    import_files(engine, [SMALL], actor="tester")
+    label_book(engine, actor="officer")
+    with pytest.raises(ValueProblem):
+        decide(engine, "T-0001", action="override", reason="  ", item_code="3.2.2.1")  # no reason
+    with pytest.raises(ValueProblem):
+        decide(
+            engine, "T-0001", action="override", reason="x", item_code="4.2.1"
+        )  # a 2025 code for a 2024 loan
+    with pytest.raises(ValueProblem):
+        decide(engine, "NO-SUCH", action="override", reason="x", not_green=True)
+    decision = decide(
+        engine,
+        "T-0001",
+        action="override",
+        reason="合同约定用于风电场运维",
+        item_code="3.2.2.1",
+        actor="checker",
+    )
+    assert decision["status"] == "green" and decision["catalogue"] == "gbc-2021"
+    label_book(engine, actor="officer")  # a re-run does not touch the officer's decision
+    shown = loan_label(engine, "T-0001")
+    assert shown["engine"] is not None and shown["engine"]["status"] == "not_green"
+    assert shown["decision"] is not None and shown["decision"]["item_code"] == "3.2.2.1"
+    with engine.connect() as connection:
+        assert connection.execute(select(func.count()).select_from(label_decisions)).scalar_one() == 1
+        trail = (
+            connection.execute(select(audit_log).where(audit_log.c.action == "label_override"))
+            .mappings()
+            .one()
+        )
+        assert trail["actor"] == "checker" and trail["detail"]["engine"]["status"] == "not_green"
+
+
+def test_the_shipped_rules_pass_their_own_examples() -> None:
+    for version in ("gbc-2021", "gfc-2025"):
+        rules = rule_set(version)
+        compiled = Compiled(rules)
+        date = {"gbc-2021": "2024-05-10", "gfc-2025": "2025-11-03"}[version]
+        import datetime as dt
+
+        day = dt.date.fromisoformat(date)
+        wrong = []
+        for item in rules.items:
+            for text in item.examples_green:
+                found = classify_with(compiled, Subject(text, approval_date=day))
+                if found.item is None or found.item.code != item.code:
+                    wrong.append((item.code, text, found.item.code if found.item else found.status))
+            for text in item.examples_not:
+                found = classify_with(compiled, Subject(text, approval_date=day))
+                if found.item is not None and found.item.code == item.code and found.status == "green":
+                    wrong.append((item.code, text, "green"))
+        share = len(wrong) / sum(len(i.examples_green) + len(i.examples_not) for i in rules.items)
+        assert share < 0.1, wrong[:20]
+
+
+def test_the_demo_wind_farm_is_a_cerf_clean_energy_wind_farm() -> None:
+    import datetime as dt
+
+    found = classify(
+        Subject(
+            "用于通道侗族自治县大高山风电场项目建设，风力发电设施建设和运营；通道侗族自治县大高山风电场项目；风电场；"
+            "在通道侗族自治县山区建设 100 MW 陆上风电场，安装 20 台 5 MW 风电机组，所发电量全部上网（华中电网）",
+            "D4415",
+            dt.date(2024, 5, 10),
+        )
+    )
+    assert found.status == "green" and found.item is not None
+    assert found.item.code == "3.2.2.1" and found.item.name == "风力发电设施建设和运营"
+    assert found.item.industry_match == "D4415"
+    assert found.cerf_area_name == "清洁能源"
+    later = classify(Subject("陆上风电场建设和运营", "D4415", dt.date(2025, 11, 3)))
+    assert later.item is not None and later.item.code == "4.2.1" and later.catalogue == "gfc-2025"
+
+
+def test_classify_command_explains_in_chinese_and_speaks_json(tmp_path: Path) -> None:
+    runner = CliRunner()
+    shown = runner.invoke(
+        app, ["classify", "通道县100MW风电场建设", "--date", "2024-05-10", "--industry", "D4415"]
+    )
+    assert shown.exit_code == 0, shown.output
+    assert "风力发电设施建设和运营" in shown.output and "清洁能源" in shown.output
+    as_json = runner.invoke(app, ["classify", "流动资金周转", "--json"])
+    assert as_json.exit_code == 0 and json.loads(as_json.output)["status"] == "not_green"
+    out = tmp_path / "labels.csv"
+    from_file = runner.invoke(app, ["classify", "--file", str(SMALL), "--out", str(out)])
+    assert from_file.exit_code == 0, from_file.output
+    assert "T-0002" in out.read_text(encoding="utf-8-sig")
+    bad = runner.invoke(app, ["classify", "x", "--date", "2024-13-01"])
+    assert bad.exit_code == 2
+
+
+# Measured on the held-out half when the rules landed: level 1 F1 0.859, leaf F1 0.821.  The
+# issue's targets (0.95 and 0.90) are not met yet; these floors keep what is reached from slipping.
+LEVEL1_FLOOR = 0.85
+LEAF_FLOOR = 0.80
+
+
+def test_labelled_set_accuracy_does_not_slip_on_its_held_out_half() -> None:
+    report = evaluate(load_cases(EVAL, "test"))
+    assert report.level1_overall.f1 >= LEVEL1_FLOOR, report.level1_overall
+    assert report.leaf_overall.f1 >= LEAF_FLOOR, report.leaf_overall
+    assert report.green_accuracy >= 0.85
+
+
+def test_the_split_is_stable_and_about_half() -> None:
+    from greenfin.taxonomy.evaluation import split_of
+
+    cases = load_cases(EVAL)
+    test_half = [c for c in cases if split_of(c.id) == "test"]
+    assert 0.4 < len(test_half) / len(cases) < 0.6
+    assert split_of("E0001") == split_of("E0001")
