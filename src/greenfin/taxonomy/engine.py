@@ -50,6 +50,7 @@ REVIEW_BELOW = 0.6
 #: A text shorter than this (folded characters) with no phrase found is not judged.
 SHORTEST_JUDGED = 4
 _CANDIDATES_KEPT = 5
+_CANDIDATES_JUDGED = 10  # candidates whose criteria are judged, in search of one that passes
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,11 +232,18 @@ class Compiled:
         return result
 
 
+_NEGATION_LENGTHS = sorted({len(cue) for cue in NEGATIONS})
+_NEGATION_SET = frozenset(NEGATIONS)
+_NAME_LENGTHS = sorted({len(name) for name in BORROWER_NAMES})
+_NAME_SET = frozenset(BORROWER_NAMES)
+
+
 def _counts(text: str, start: int, end: int) -> bool:
     """Whether a phrase found at ``text[start:end]`` speaks of what the loan finances."""
-    if any(text.startswith(cue, start - len(cue)) for cue in NEGATIONS if start >= len(cue)):
-        return False
-    return not any(text.startswith(name, end) for name in BORROWER_NAMES)
+    for size in _NEGATION_LENGTHS:
+        if start >= size and text[start - size : start] in _NEGATION_SET:
+            return False
+    return all(text[end : end + size] not in _NAME_SET for size in _NAME_LENGTHS)
 
 
 @cache
@@ -302,33 +310,24 @@ def _label(compiled: Compiled, text: str, subject: Subject, note: str | None) ->
     for phrase in found:
         for index in compiled.term_items.get(phrase, ()):
             touched.setdefault(index, []).append(phrase)
-    candidates = []
+    scored = []
+    kind_set = set(kinds)
     for index, terms in touched.items():
         item = rules.items[index]
-        if not set(item.activities) & set(kinds):
-            continue
-        if any(phrase in found for phrase in item.exclude):
+        if kind_set.isdisjoint(item.activities) or not found.isdisjoint(item.exclude):
             continue
         if not all(found.intersection(group) for group in item.require):
             continue
         distinct = _distinct_terms(terms)
         bonus, industry = _industry_match(item, subject.industry)
-        level1 = compiled.level1[item.code]
-        candidates.append(
-            Candidate(
-                code=item.code,
-                name=item.name,
-                level1_code=level1.code,
-                level1_name=level1.name_zh,
-                score=float(sum(len(term) for term in distinct)) + bonus,
-                terms=tuple(sorted(distinct, key=lambda t: (-len(t), t))),
-                industry_match=industry,
-                criteria=tuple(_judge(c, text, found, subject.parameters) for c in item.criteria),
-            )
-        )
-    candidates.sort(key=lambda c: (-c.score, c.code))
+        scored.append((-(sum(map(len, distinct)) + bonus), item.code, item, distinct, industry))
+    scored.sort(key=lambda entry: (entry[0], entry[1]))
+    candidates = [  # the evidence is written out for the leading candidates only
+        _candidate(compiled, item, -negative, distinct, industry, text, found, subject)
+        for negative, _code, item, distinct, industry in scored[:_CANDIDATES_JUDGED]
+    ]
     kept = tuple(candidates[:_CANDIDATES_KEPT])
-    vetoed = sorted(phrase for phrase in rules.veto if phrase in found)
+    vetoed = sorted(found.intersection(rules.veto))
     if vetoed:
         reasons.insert(0, f"贷款用途含非绿色用途：{'、'.join(vetoed)}")
         if candidates:
@@ -366,6 +365,29 @@ def _label(compiled: Compiled, text: str, subject: Subject, note: str | None) ->
     ):
         status = "needs_review"
     return _result(compiled, status, top, confidence, kept, kinds, reasons)
+
+
+def _candidate(
+    compiled: Compiled,
+    item: ItemRule,
+    score: float,
+    distinct: list[str],
+    industry: str | None,
+    text: str,
+    found: set[str],
+    subject: Subject,
+) -> Candidate:
+    level1 = compiled.level1[item.code]
+    return Candidate(
+        code=item.code,
+        name=item.name,
+        level1_code=level1.code,
+        level1_name=level1.name_zh,
+        score=float(score),
+        terms=tuple(sorted(distinct, key=lambda t: (-len(t), t))),
+        industry_match=industry,
+        criteria=tuple(_judge(c, text, found, subject.parameters) for c in item.criteria),
+    )
 
 
 def _distinct_terms(terms: Sequence[str]) -> list[str]:
