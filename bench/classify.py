@@ -23,9 +23,16 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from greenfin.taxonomy.engine import Compiled, Subject, _compiled, _counts, _label, catalogue_version_for
+from greenfin.taxonomy.engine import (
+    Compiled,
+    Subject,
+    _compiled,
+    _counts,
+    _label,
+    catalogue_version_for,
+    folded_text,
+)
 from greenfin.taxonomy.evaluation import load_cases
-from greenfin.taxonomy.normalise import normalise
 
 TARGET_RATE = 50_000
 TARGET_RATIO = 50
@@ -93,7 +100,7 @@ class Naive(Compiled):
 def _naive_label(subject: Subject) -> tuple[str, str | None]:
     version, note = catalogue_version_for(subject.approval_date)
     naive = _NAIVE.setdefault(version, Naive(_compiled(version)))
-    label = _label(naive, normalise(subject.text), subject, note)
+    label = _label(naive, folded_text(subject), subject, note)
     return label.status, label.item.code if label.item else None
 
 

@@ -102,6 +102,9 @@ def test_criteria_pass_fail_and_unknown(rules: Compiled) -> None:
     assert unknown.item.criteria[0].outcome == "unknown"
     not_applicable = label(rules, "分布式光伏电站建设")  # no 单晶: the mono-Si threshold does not apply
     assert not_applicable.status == "green"
+    # A technology given only as a parameter counts like the same words in the text.
+    in_parameters = label(rules, "光伏电站建设", parameters={"电池类型": "单晶硅", "电池转换效率": "19.5 %"})
+    assert in_parameters.status == "not_green"
 
 
 def test_no_evidence_is_never_green(rules: Compiled) -> None:

@@ -251,16 +251,26 @@ def _compiled(version: str) -> Compiled:
     return Compiled(rule_set(version))
 
 
+def folded_text(subject: Subject) -> str:
+    """The folded text phrases are found in: the subject's text, then its parameters.
+
+    A technology or fuel given only as a parameter (电池类型=单晶硅, 锅炉燃料=生物质) is as much
+    part of the project's description as the same words in its text.
+    """
+    parts = [subject.text, *(f"{name}{value}" for name, value in subject.parameters.items())]
+    return normalise("；".join(parts))
+
+
 def classify(subject: Subject) -> Label:
     """Label one subject with the shipped rules of the catalogue in force on its date."""
     version, note = catalogue_version_for(subject.approval_date)
-    return _label(_compiled(version), normalise(subject.text), subject, note)
+    return _label(_compiled(version), folded_text(subject), subject, note)
 
 
 def classify_with(rules: Compiled, subject: Subject) -> Label:
     """Label one subject with given rules (a maintainer trying a rule change)."""
     _version, note = catalogue_version_for(subject.approval_date)
-    return _label(rules, normalise(subject.text), subject, note)
+    return _label(rules, folded_text(subject), subject, note)
 
 
 def classify_many(subjects: Iterable[Subject]) -> list[Label]:
@@ -269,7 +279,7 @@ def classify_many(subjects: Iterable[Subject]) -> list[Label]:
     labels = []
     for subject in subjects:
         version, note = catalogue_version_for(subject.approval_date)
-        folded = normalise(subject.text)
+        folded = folded_text(subject)
         key = (
             version,
             note,
