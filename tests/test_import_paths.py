@@ -33,7 +33,6 @@ import pyarrow.compute as pc
 import pytest
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
-from openpyxl import Workbook
 from sqlalchemy import Engine, inspect, select, text
 from sqlalchemy.exc import IntegrityError
 
@@ -53,6 +52,7 @@ from greenfin.model.units import lookup_unit
 from greenfin.service.importing import ImportSummary, import_files
 from greenfin.store.schema import borrowers, loans, projects
 from tests.conftest import DATA, SNAPSHOT_TABLES, snapshot
+from tests.test_import import write_xlsx
 
 SMALL = DATA / "small_book.csv"
 BOOK_TABLE_NAMES = ("borrowers", "projects", "loans")
@@ -93,15 +93,6 @@ def csv_bytes(
 
 def write_csv(path: Path, rows: list[list[str]], **options: Any) -> Path:
     path.write_bytes(csv_bytes(rows, **options))
-    return path
-
-
-def write_xlsx(path: Path, rows: list[list[Any]]) -> Path:
-    book = Workbook()
-    sheet = book.active
-    for row in rows:
-        sheet.append(row)
-    book.save(path)
     return path
 
 

@@ -74,14 +74,7 @@ def money_fen(cells: pa.Array, unit: Unit, parse: CellParser) -> list[Any] | Non
         if rest.any() or (fen > MAX_FEN).any():
             return None  # finer than 1 分 or beyond the largest amount: a problem to locate
         result[chosen] = fen.tolist()
-    if not plain.all():
-        others = np.flatnonzero(~plain)
-        values = by_distinct(cells.take(pa.array(others)), parse)
-        if values is None:
-            return None
-        result[others] = values
-    values_out: list[Any] = result.tolist()
-    return values_out
+    return _parse_rest(cells, result, plain, parse)
 
 
 def text_cells(cells: pa.Array, max_length: int, parse: CellParser) -> list[Any] | None:
@@ -131,13 +124,18 @@ def _kept_or_parsed(cells: pa.Array, stored: pa.Array, parse: CellParser) -> lis
     if pc.all(stored).as_py():
         kept: list[Any] = cells.to_pylist()
         return kept
-    mask = stored.to_numpy(zero_copy_only=False)
     result = np.fromiter(cells.to_pylist(), dtype=object, count=len(cells))
-    others = np.flatnonzero(~mask)
-    values = by_distinct(cells.take(pa.array(others)), parse)
-    if values is None:
-        return None
-    result[others] = values
+    return _parse_rest(cells, result, stored.to_numpy(zero_copy_only=False), parse)
+
+
+def _parse_rest(cells: pa.Array, result: np.ndarray, done: np.ndarray, parse: CellParser) -> list[Any] | None:
+    """Fill in the cells not done in bulk, each distinct text parsed once; None on a problem."""
+    if not done.all():
+        others = np.flatnonzero(~done)
+        values = by_distinct(cells.take(pa.array(others)), parse)
+        if values is None:
+            return None
+        result[others] = values
     out: list[Any] = result.tolist()
     return out
 
