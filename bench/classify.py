@@ -90,7 +90,7 @@ class Naive(Compiled):
         for phrase in self.phrases:
             start = text.find(phrase)
             while start >= 0:
-                if _counts(text, start, start + len(phrase)):
+                if _counts(text, start, start + len(phrase), phrase not in self.activity_of):
                     result.add(phrase)
                     break
                 start = text.find(phrase, start + 1)

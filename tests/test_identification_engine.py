@@ -77,6 +77,8 @@ def test_a_phrase_naming_the_borrower_is_not_the_purpose(rules: Compiled) -> Non
     assert label(rules, "光伏集团员工食堂建设").status == "not_green"
     found = label(rules, "新能源公司风电场建设")
     assert found.item is not None and found.item.code == "3.2.2.1"
+    trader = label(rules, "风电设备贸易公司流动资金")  # what a trading company does is trade
+    assert trader.item is not None and trader.item.code == "3.2.1.1" and trader.activities == ("trade",)
 
 
 def test_a_never_green_use_vetoes_or_sends_mixed_purposes_to_review(rules: Compiled) -> None:

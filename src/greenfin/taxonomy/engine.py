@@ -226,8 +226,10 @@ class Compiled:
     def found(self, text: str) -> set[str]:
         """The phrases that occur in a folded text, neither negated nor naming the borrower."""
         result = set()
+        activity = self.activity_of
         for end, phrase in self.automaton.iter(text):
-            if phrase not in result and _counts(text, end - len(phrase) + 1, end + 1):
+            # An activity word before 公司 still says what the borrower does (贸易公司: trade).
+            if phrase not in result and _counts(text, end - len(phrase) + 1, end + 1, phrase not in activity):
                 result.add(phrase)
         return result
 
@@ -238,12 +240,12 @@ _NAME_LENGTHS = sorted({len(name) for name in BORROWER_NAMES})
 _NAME_SET = frozenset(BORROWER_NAMES)
 
 
-def _counts(text: str, start: int, end: int) -> bool:
+def _counts(text: str, start: int, end: int, names_borrower: bool = True) -> bool:
     """Whether a phrase found at ``text[start:end]`` speaks of what the loan finances."""
     for size in _NEGATION_LENGTHS:
         if start >= size and text[start - size : start] in _NEGATION_SET:
             return False
-    return all(text[end : end + size] not in _NAME_SET for size in _NAME_LENGTHS)
+    return not names_borrower or all(text[end : end + size] not in _NAME_SET for size in _NAME_LENGTHS)
 
 
 @cache
