@@ -1,8 +1,10 @@
-"""Turning one row of a loan-book file into validated borrower, project and loan records.
+"""Turning the rows of a loan-book file into validated borrower, project and loan records.
 
 The plan (which cell feeds which column, in which unit) is worked out once per file from its
-header; each row then costs one parser call per cell.  Every problem in a row is collected, not
-just the first, so one pass over a file tells the user everything that needs fixing.
+header.  Rows are then validated a chunk at a time, column by column: each distinct text is
+parsed once, and big columns from the columnar reader take the bulk routes of ``vectorised``.
+Every problem in a row is collected, not just the first, so one pass over a file tells the
+user everything that needs fixing.
 """
 
 from __future__ import annotations
