@@ -70,6 +70,7 @@ def test_manufacturing_and_trade_are_not_facility_operation(rules: Compiled) -> 
 def test_negated_phrases_do_not_count(rules: Compiled) -> None:
     assert label(rules, "厂房建设（非光伏项目）").status == "not_green"
     assert label(rules, "综合项目，不含风电").status == "not_green"
+    assert label(rules, "流动资金贷款，不用于光伏项目").status == "not_green"
 
 
 def test_a_phrase_naming_the_borrower_is_not_the_purpose(rules: Compiled) -> None:
@@ -117,6 +118,7 @@ def test_no_evidence_is_never_green(rules: Compiled) -> None:
 
 def test_full_width_spaces_and_traditional_characters_fold(rules: Compiled) -> None:
     assert normalise("風 電 場　建設 ＰＶ") == "风电场建设pv"
+    assert normalise("充電樁裝配") == "充电桩装配"
     found = label(rules, "風力發電場建設")
     assert found.item is not None and found.item.code == "3.2.2.1"
 

@@ -36,9 +36,9 @@ from greenfin.taxonomy.rules import OPERATE, Criterion, ItemRule, RuleSet, rule_
 Status = Literal["green", "not_green", "needs_review"]
 Outcome = Literal["passed", "failed", "unknown"]
 
-#: A phrase right after one of these is negated (非光伏, 不含储能, 无储能).  除 is left out: it
+#: A phrase right after one of these is negated (非光伏, 不含储能, 无储能, 不用于光伏).  除 is left out: it
 #: ends too many words (消除黑臭水体, 拆除燃煤锅炉).
-NEGATIONS = ("不包括", "不涉及", "不含", "非", "无")
+NEGATIONS = ("不用于", "不包括", "不涉及", "不含", "非", "无")
 #: A phrase right before one of these names the borrower, not what the loan finances
 #: (储能公司租赁办公室: the loan is for an office).
 BORROWER_NAMES = ("公司", "集团", "有限", "股份")
