@@ -71,6 +71,8 @@ def test_negated_phrases_do_not_count(rules: Compiled) -> None:
     assert label(rules, "厂房建设（非光伏项目）").status == "not_green"
     assert label(rules, "综合项目，不含风电").status == "not_green"
     assert label(rules, "流动资金贷款，不用于光伏项目").status == "not_green"
+    assert label(rules, "除光伏以外的其他用途").status == "not_green"
+    assert label(rules, "消除光伏电站安全隐患").status == "green"  # 除 in a word, no 以外: not a negation
 
 
 def test_a_phrase_naming_the_borrower_is_not_the_purpose(rules: Compiled) -> None:

@@ -238,6 +238,7 @@ _NEGATION_LENGTHS = sorted({len(cue) for cue in NEGATIONS})
 _NEGATION_SET = frozenset(NEGATIONS)
 _NAME_LENGTHS = sorted({len(name) for name in BORROWER_NAMES})
 _NAME_SET = frozenset(BORROWER_NAMES)
+_EXCEPT_ENDS = ("以外", "之外", "外")  # 除…以外: all but the phrase
 
 
 def _counts(text: str, start: int, end: int, names_borrower: bool = True) -> bool:
@@ -245,6 +246,8 @@ def _counts(text: str, start: int, end: int, names_borrower: bool = True) -> boo
     for size in _NEGATION_LENGTHS:
         if start >= size and text[start - size : start] in _NEGATION_SET:
             return False
+    if start and text[start - 1] == "除" and text.startswith(_EXCEPT_ENDS, end):  # 除光伏电站以外
+        return False
     return not names_borrower or all(text[end : end + size] not in _NAME_SET for size in _NAME_LENGTHS)
 
 
