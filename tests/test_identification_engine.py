@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from greenfin.taxonomy.engine import Compiled, Subject, catalogue_version_for, classify_with
+from greenfin.taxonomy.engine import Compiled, Label, Subject, catalogue_version_for, classify_with
 from greenfin.taxonomy.normalise import normalise
 from greenfin.taxonomy.rules import RulesError, parse_rules
 
@@ -57,6 +57,8 @@ def test_wind_farm_is_labelled_with_its_evidence(rules: Compiled) -> None:
     assert found.item.industry_match == "D4415"
     assert found.item.level1_code == "3"
     assert found.catalogue == "gbc-2021" and found.rules_version == "test-1"
+    stored = found.as_dict()  # what a run stores, read back for 'label show'
+    assert Label.from_dict(stored).as_dict() == stored
 
 
 def test_manufacturing_and_trade_are_not_facility_operation(rules: Compiled) -> None:

@@ -25,7 +25,7 @@ from rich.progress import (
 from rich.table import Table
 from sqlalchemy import Engine
 
-from greenfin.cli_labels import classify, label_app
+from greenfin.cli_labels import STATUS_SHORT_ZH, classify, label_app
 from greenfin.ingest.issues import ImportRejected
 from greenfin.service.export import export_loans, write_table
 from greenfin.service.importing import ImportSummary, import_files
@@ -340,7 +340,7 @@ def _print_cases(engine: Engine, loan_ids: tuple[str, ...]) -> None:
             item = evidence["item"]
             named = f"{item['code']} {item['name']}（匹配：{'、'.join(item['terms'])}）" if item else "—"
             console.print(
-                f"  绿色识别（{evidence['catalogue']}）：{ {'green': '绿色', 'not_green': '非绿色'}.get(label['status'], '需复核') }"
+                f"  绿色识别（{evidence['catalogue']}）：{STATUS_SHORT_ZH[label['status']]}"
                 f" {named}；碳减排支持工具：{evidence['cerf_area_name'] or '—'}"
             )
         for pledge in detail.pledges:

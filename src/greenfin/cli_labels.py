@@ -29,7 +29,8 @@ err = Console(stderr=True)
 label_app = typer.Typer(help="绿色识别结果：批量识别、确认、改判、评估 / green labels", no_args_is_help=True)
 
 DbOption = Annotated[str | None, typer.Option("--db", help="数据库 URL / database URL")]
-_STATUS_ZH = {"green": "绿色", "not_green": "非绿色", "needs_review": "需复核"}
+#: Short status labels for tables and one-line messages.
+STATUS_SHORT_ZH = {"green": "绿色", "not_green": "非绿色", "needs_review": "需复核"}
 
 
 def classify(
@@ -81,7 +82,11 @@ def classify(
         for row_id, label in zip(ids, labels, strict=True):
             item = f"{label.item.code} {label.item.name}" if label.item else "—"
             table.add_row(
-                row_id, _STATUS_ZH[label.status], item, f"{label.confidence:.0%}", label.cerf_area_name or "—"
+                row_id,
+                STATUS_SHORT_ZH[label.status],
+                item,
+                f"{label.confidence:.0%}",
+                label.cerf_area_name or "—",
             )
         console.print(table)
 
@@ -151,7 +156,7 @@ def _write_results(path: Path, ids: list[str], labels: list[Label]) -> None:
         for row_id, label in zip(ids, labels, strict=True):
             item = label.item
             writer.writerow([
-                row_id, _STATUS_ZH[label.status], label.catalogue, item.code if item else "",
+                row_id, STATUS_SHORT_ZH[label.status], label.catalogue, item.code if item else "",
                 item.name if item else "", f"{item.level1_code} {item.level1_name}" if item else "",
                 f"{label.confidence:.3f}", label.cerf_area_name or "", "、".join(item.terms) if item else "",
                 "；".join(label.reasons),
@@ -182,31 +187,14 @@ def show(loan_id: str, db: DbOption = None, as_json: Annotated[bool, typer.Optio
     else:
         evidence: dict[str, Any] = engine_label["evidence"]
         console.print(f"[bold]{loan_id}[/bold] 系统识别（批次 {engine_label['run_id']}）：")
-        console.print(explain_zh(_label_from(evidence)))
+        console.print(explain_zh(Label.from_dict(evidence)))
     decision = found["decision"]
     if decision is not None:
         item = decision["item_code"] or "—"
         console.print(
-            f"人工{'确认' if decision['action'] == 'confirm' else '改判'}：{_STATUS_ZH[decision['status']]} {item}，"
+            f"人工{'确认' if decision['action'] == 'confirm' else '改判'}：{STATUS_SHORT_ZH[decision['status']]} {item}，"
             f"理由：{decision['reason']}（{decision['actor']}，{decision['at']}）"
         )
-
-
-def _label_from(evidence: dict[str, Any]) -> Label:
-    from greenfin.taxonomy.engine import Candidate, CriterionResult
-
-    def candidate(raw: dict[str, Any]) -> Candidate:
-        return Candidate(
-            raw["code"], raw["name"], raw["level1_code"], raw["level1_name"], float(raw["score"]), tuple(raw["terms"]),
-            raw["industry_match"], tuple(CriterionResult(**c) for c in raw["criteria"]),
-        )  # fmt: skip
-
-    return Label(
-        evidence["status"], evidence["catalogue"], evidence["rules_version"],
-        candidate(evidence["item"]) if evidence["item"] else None, float(evidence["confidence"]),
-        tuple(candidate(c) for c in evidence["candidates"]), tuple(evidence["activities"]),
-        evidence["cerf_area_id"], evidence["cerf_area_name"], tuple(evidence["reasons"]),
-    )  # fmt: skip
 
 
 def _decide(loan_id: str, action: str, reason: str, user: str | None, db: str | None, **extra: Any) -> None:
@@ -216,7 +204,7 @@ def _decide(loan_id: str, action: str, reason: str, user: str | None, db: str | 
         err.print(f"{problem.zh} / {problem.en}")
         raise typer.Exit(code=1) from None
     console.print(
-        f"已记录：{loan_id} {_STATUS_ZH[decision['status']]} {decision['item_code'] or ''}（{decision['catalogue']}）"
+        f"已记录：{loan_id} {STATUS_SHORT_ZH[decision['status']]} {decision['item_code'] or ''}（{decision['catalogue']}）"
     )
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, insert, select, update
+from sqlalchemy import Connection, Engine, Table, func, insert, select, update
 
 from greenfin.model.problems import ValueProblem
 from greenfin.reference.catalogues import catalogue
@@ -73,7 +73,7 @@ def label_book(engine: Engine, *, actor: str | None = None, progress: Progress |
     versions = {version: rule_set(version).rules_version for version in ("gbc-2021", "gfc-2025")}
     counts = {"green": 0, "not_green": 0, "needs_review": 0}
     with engine.begin() as connection:
-        total = len(connection.execute(select(loans.c.loan_id)).all())
+        total = connection.execute(select(func.count()).select_from(loans)).scalar_one()
         run_id = connection.execute(
             insert(label_runs).returning(label_runs.c.id),
             {"started_at": started, "finished_at": started, "actor": who, "versions": versions,

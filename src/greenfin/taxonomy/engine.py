@@ -139,6 +139,23 @@ class Label:
             "reasons": list(self.reasons),
         }
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Label:
+        """A label back from :meth:`as_dict` (a stored run's evidence)."""
+
+        def candidate(raw: dict[str, Any]) -> Candidate:
+            return Candidate(
+                raw["code"], raw["name"], raw["level1_code"], raw["level1_name"], float(raw["score"]),
+                tuple(raw["terms"]), raw["industry_match"], tuple(CriterionResult(**c) for c in raw["criteria"]),
+            )  # fmt: skip
+
+        return cls(
+            data["status"], data["catalogue"], data["rules_version"],
+            candidate(data["item"]) if data["item"] else None, float(data["confidence"]),
+            tuple(candidate(c) for c in data["candidates"]), tuple(data["activities"]),
+            data["cerf_area_id"], data["cerf_area_name"], tuple(data["reasons"]),
+        )  # fmt: skip
+
 
 _STATUS_ZH = {"green": "绿色", "not_green": "非绿色", "needs_review": "需人工复核"}
 _OUTCOME_ZH = {"passed": "符合", "failed": "不符合", "unknown": "未知（缺少数据）"}
