@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint bench-import bench-classify evaluate-labels clean
+.PHONY: demo test lint bench-import bench-classify bench-benefits evaluate-labels clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,9 @@ bench-import: .stamp-dev
 
 bench-classify: .stamp-run
 	$(BIN)/python bench/classify.py $(BENCH_ARGS)
+
+bench-benefits: .stamp-dev
+	$(BIN)/python bench/benefits.py $(BENCH_ARGS)
 
 evaluate-labels: .stamp-run
 	$(BIN)/greenfin label evaluate tests/data/classification_eval.csv --split test

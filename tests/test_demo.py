@@ -5,12 +5,15 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
 from greenfin.cli import app
 from greenfin.demo.generator import CHONGQING_DYEING, HEADERS, TONGDAO_WIND, generate_rows
 from greenfin.ingest.rows import RowValidator
+from greenfin.reference.factors import POLICIES
+from greenfin.service.benefits import loan_benefits
 from greenfin.store.database import open_store
 from greenfin.store.schema import loans, pledges, projects
 
@@ -65,6 +68,16 @@ def test_demo_command_runs_the_pipeline(tmp_path: Path, monkeypatch: object) -> 
             .one()
         )
         assert pledge["instrument"] == "PILOT" and pledge["unit"] == "tCO2e"
+    # The wind farm's benefits, with the factor the policy picks and the bank's share (issue 4).
+    assert "环境效益" in result.output and "电网因子 湖南" in result.output and "68.57%" in result.output
+    provincial = loan_benefits(engine, TONGDAO_WIND.loan_id, POLICIES["provincial"], 2025)
+    regional = loan_benefits(engine, TONGDAO_WIND.loan_id, POLICIES["regional"], 2025)
+    assert provincial is not None and regional is not None
+    assert provincial.result.indicators["coal_saved"] == pytest.approx(210_000 * 0.3007)  # 2022 supply coal rate
+    assert provincial.result.indicators["co2_reduced"] == pytest.approx(210_000 * 0.49)  # 湖南 2022
+    assert regional.result.indicators["co2_reduced"] == pytest.approx(210_000 * 0.5271)  # 华中 2023
+    assert provincial.result.attribution is not None
+    assert provincial.result.attribution.share == pytest.approx(48_000 / 70_000)
     # Running it again rebuilds the same book.
     again = CliRunner().invoke(app, ["demo", "--loans", "400", "--dir", str(tmp_path), "--no-serve"])
     assert again.exit_code == 0, again.output

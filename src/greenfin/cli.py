@@ -6,6 +6,7 @@ bank officers and the people reading logs are often not.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,6 +26,7 @@ from rich.progress import (
 from rich.table import Table
 from sqlalchemy import Engine
 
+from greenfin.cli_benefits import benefits
 from greenfin.cli_labels import STATUS_SHORT_ZH, classify, label_app
 from greenfin.ingest.issues import ImportRejected
 from greenfin.service.export import export_loans, write_table
@@ -40,6 +42,7 @@ app = typer.Typer(
 db_app = typer.Typer(help="数据库维护 / store maintenance", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.command("classify")(classify)
+app.command("benefits")(benefits)
 app.add_typer(label_app, name="label")
 console = Console()
 err = Console(stderr=True)
@@ -296,6 +299,7 @@ def demo(
         f"绿色识别：{run.loans:,} 笔，绿色 {run.green:,}，非绿色 {run.not_green:,}，需复核 {run.needs_review:,}"
         f" / labelled {run.loans:,} loans (run {run.run_id})"
     )
+    _print_book_benefits(engine)
     book = summarise(engine)
     print_summary(book)
     report = write_summary(book, directory / "summary.xlsx")
@@ -343,11 +347,50 @@ def _print_cases(engine: Engine, loan_ids: tuple[str, ...]) -> None:
                 f"  绿色识别（{evidence['catalogue']}）：{STATUS_SHORT_ZH[label['status']]}"
                 f" {named}；碳减排支持工具：{evidence['cerf_area_name'] or '—'}"
             )
+        _print_benefits(engine, loan["loan_id"])
         for pledge in detail.pledges:
             console.print(
                 f"  质押：{pledge['instrument']} {number(pledge['quantity'])} {pledge['unit']}"
                 f"（{pledge['vintage']} 年度），登记 {pledge['registry_reference']}"
             )
+
+
+def _print_book_benefits(engine: Engine) -> None:
+    from greenfin.reference.factors import DEFAULT_POLICY
+    from greenfin.service.benefits import book_benefits
+
+    totals = book_benefits(engine, DEFAULT_POLICY, dt.date.today().year)
+    console.print(
+        f"环境效益（可再生能源发电项目 {totals.projects:,} 个，因子政策 {totals.policy}）："
+        f"年节约标准煤 {totals.coal_saved:,.0f} tce，年减排二氧化碳 {totals.co2_reduced:,.0f} tCO2e；"
+        f"归属本行 {totals.attributed_coal_saved:,.0f} tce、{totals.attributed_co2_reduced:,.0f} tCO2e"
+    )
+
+
+def _print_benefits(engine: Engine, loan_id: str) -> None:
+    """A demo case's environmental benefits under the default policy, with its factors' sources."""
+    from greenfin.reference.factors import DEFAULT_POLICY, POLICIES
+    from greenfin.service.benefits import loan_benefits
+
+    year = dt.date.today().year
+    for policy in (DEFAULT_POLICY, POLICIES["regional"]):
+        assessment = loan_benefits(engine, loan_id, policy, year)
+        if assessment is None:
+            return
+        result = assessment.result
+        grid = result.factors["grid"][0]
+        coal = result.factors["coal_rate"][0]
+        attributed = result.attributed or {}
+        share = f"{result.attribution.share:.2%}" if result.attribution else "—"
+        console.print(
+            f"  环境效益（{year} 年报告，因子政策 {policy.name}）：年节约标准煤 {result.indicators['coal_saved']:,.0f} tce，"
+            f"年减排二氧化碳 {result.indicators['co2_reduced']:,.0f} tCO2e；归属本行（{share}）"
+            f"{attributed.get('coal_saved', 0):,.0f} tce、{attributed.get('co2_reduced', 0):,.0f} tCO2e"
+        )
+        console.print(
+            f"    电网因子 {grid.key} {grid.year} 年 {grid.value:g} {grid.unit}（{grid.source}）；"
+            f"供电煤耗 {coal.year} 年 {coal.value:g} {coal.unit}（可信度 {coal.confidence}）"
+        )
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -30,6 +30,8 @@ class Dimension(StrEnum):
     AREA = "area"
     LENGTH = "length"
     RATIO = "ratio"
+    HEAT = "heat"
+    CONCENTRATION = "concentration"
 
 
 #: Canonical unit of each dimension, the one stored and computed with.
@@ -44,6 +46,8 @@ CANONICAL: dict[Dimension, str] = {
     Dimension.AREA: "m2",
     Dimension.LENGTH: "m",
     Dimension.RATIO: "%",
+    Dimension.HEAT: "GJ",
+    Dimension.CONCENTRATION: "mg/L",
 }
 
 
@@ -109,11 +113,25 @@ _TABLE: list[tuple[str, Unit]] = [
     *_units(Dimension.MASS, "10000", "万t", "万吨"),
     *_units(Dimension.VOLUME, "1", "m3", "立方米", "m³", "方"),
     *_units(Dimension.VOLUME, "10000", "万m3", "万立方米", "万m³", "万方"),
+    *_units(Dimension.VOLUME, "100000000", "亿m3", "亿立方米", "亿m³", "亿方"),
+    *_units(Dimension.VOLUME, "0.001", "L", "升", "l"),
+    # Normal cubic metres of flue gas or natural gas: volume at 0 °C and 101.325 kPa.
+    *_units(Dimension.VOLUME, "1", "Nm3", "nm3", "标准立方米", "标立方米", "nm³"),
+    *_units(Dimension.VOLUME, "10000", "万Nm3", "万nm3", "万标准立方米", "万标立方米", "万nm³"),
     *_units(Dimension.AREA, "1", "m2", "平方米", "m²"),
-    *_units(Dimension.AREA, "10000", "万m2", "万平方米", "万m²"),
+    *_units(Dimension.AREA, "10000", "万m2", "万平方米", "万m²", "ha", "公顷", "hm2", "hm²"),
+    *_units(Dimension.AREA, "1000000", "km2", "平方公里", "平方千米", "km²"),
     *_units(Dimension.LENGTH, "1", "m", "米"),
     *_units(Dimension.LENGTH, "1000", "km", "千米", "公里"),
     *_units(Dimension.RATIO, "1", "%", "percent", "pct", "百分比"),
+    # Heat (steam, hot water) and fuel energy.
+    *_units(Dimension.HEAT, "0.001", "MJ", "兆焦"),
+    *_units(Dimension.HEAT, "1", "GJ", "吉焦"),
+    *_units(Dimension.HEAT, "1000", "TJ", "太焦"),
+    *_units(Dimension.HEAT, "10000", "万GJ", "万吉焦"),
+    # Concentrations in water (mg/L) and in flue gas (mg/m3 = 0.001 mg/L).
+    *_units(Dimension.CONCENTRATION, "1", "mg/L", "mg/l", "毫克/升", "g/m3", "g/m³"),
+    *_units(Dimension.CONCENTRATION, "0.001", "mg/m3", "mg/m³", "mg/nm3", "mg/nm³", "毫克/立方米"),
 ]
 
 
