@@ -12,6 +12,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    CheckConstraint,
     Column,
     Date,
     DateTime,
@@ -31,6 +32,7 @@ metadata = MetaData(
         "uq": "uq_%(table_name)s_%(column_0_name)s",
         "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
         "pk": "pk_%(table_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
     }
 )
 
@@ -133,6 +135,13 @@ pledges = Table(
     Column("registry_reference", String(100), nullable=False),
     Column("state", String(16), nullable=False),
     Column("pledged_on", Date, nullable=False),
+    Column(
+        "holding_id",
+        String(64),
+        ForeignKey("holdings.holding_id"),
+        comment="the registry holding it draws on",
+    ),
+    Column("price_series", String(32), comment="the price series that values it (prices.instrument)"),
     Index("ix_pledges_loan_id", "loan_id"),
 )
 
@@ -208,6 +217,103 @@ label_decisions = Table(
     Column("at", DateTime(timezone=True), nullable=False),
     Column("run_id", Integer, ForeignKey("label_runs.id"), comment="the engine's run the officer saw"),
     Index("ix_label_decisions_loan_id", "loan_id"),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("username", String(100), primary_key=True),
+    Column("display_name", String(100), nullable=False),
+    Column("password_hash", String(200), nullable=False, comment="argon2id"),
+    Column("roles", JSON, nullable=False, comment="list of role names"),
+    Column("active", Boolean, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+holdings = Table(
+    "holdings",
+    metadata,
+    Column("holding_id", String(64), primary_key=True),
+    Column("holder_credit_code", String(18), ForeignKey("borrowers.credit_code"), nullable=False),
+    Column("instrument", String(16), nullable=False),
+    Column("price_series", String(32), nullable=False),
+    Column("vintage", Integer),
+    Column("registry_account", String(100), nullable=False),
+    Column("quantity", Quantity, nullable=False),
+    Column("pledged", Quantity, nullable=False, comment="sum of the live pledges drawing on it"),
+    CheckConstraint("pledged >= 0 AND pledged <= quantity", name="pledged_within_holding"),
+)
+
+pledge_loans = Table(
+    "pledge_loans",
+    metadata,
+    Column("pledge_id", String(64), ForeignKey("pledges.pledge_id"), primary_key=True),
+    Column("loan_id", String(64), ForeignKey("loans.loan_id"), primary_key=True),
+)
+
+pledge_events = Table(
+    "pledge_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("pledge_id", String(64), ForeignKey("pledges.pledge_id"), nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("from_state", String(16)),
+    Column("to_state", String(16), nullable=False),
+    Column("quantity_change", Quantity, nullable=False),
+    Column("reason", Text),
+    Column("actor", String(100), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Index("ix_pledge_events_pledge_id", "pledge_id"),
+)
+
+valuation_policies = Table(
+    "valuation_policies",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("params", JSON, nullable=False),
+    Column("actor", String(100), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+)
+
+revaluations = Table(
+    "revaluations",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("day", Date, nullable=False),
+    Column("policy_name", String(64), nullable=False),
+    Column("policy_version", Integer, nullable=False),
+    Column("actor", String(100), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("pledges", Integer, nullable=False),
+    Column("warnings", Integer, nullable=False),
+    Column("liquidations", Integer, nullable=False),
+)
+
+pledge_valuations = Table(
+    "pledge_valuations",
+    metadata,
+    Column("run_id", Integer, ForeignKey("revaluations.id"), primary_key=True),
+    Column("pledge_id", String(64), ForeignKey("pledges.pledge_id"), primary_key=True),
+    Column("price_day", Date, nullable=False),
+    Column("reference_price_yuan", Numeric(14, 4), nullable=False),
+    Column("haircut", Numeric(9, 6), nullable=False),
+    Column("pledge_rate", Numeric(9, 6), nullable=False),
+    Column("market_value_fen", BigInteger, nullable=False),
+    Column("collateral_value_fen", BigInteger, nullable=False),
+    Column("outstanding_fen", BigInteger, nullable=False),
+    Column("coverage", Numeric(14, 6)),
+    Column("status", String(16), nullable=False, comment="normal, warning or liquidation"),
+)
+
+collateral_alerts = Table(
+    "collateral_alerts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", Integer, ForeignKey("revaluations.id"), nullable=False),
+    Column("pledge_id", String(64), ForeignKey("pledges.pledge_id"), nullable=False),
+    Column("kind", String(16), nullable=False, comment="warning, liquidation or recovered"),
+    Column("message", Text, nullable=False),
 )
 
 #: The loan-book tables, in an order that respects foreign keys (for snapshots and exports).

@@ -1,0 +1,1 @@
+"""Environmental-rights collateral: instruments, prices, valuation, haircuts and coverage."""
