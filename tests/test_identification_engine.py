@@ -12,7 +12,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from greenfin.taxonomy.engine import Compiled, Label, Subject, catalogue_version_for, classify_with
+from greenfin.taxonomy.engine import (
+    Compiled,
+    Label,
+    Subject,
+    _except_spans,
+    catalogue_version_for,
+    classify_with,
+)
 from greenfin.taxonomy.normalise import normalise
 from greenfin.taxonomy.rules import RulesError, parse_rules
 
@@ -75,6 +82,14 @@ def test_negated_phrases_do_not_count(rules: Compiled) -> None:
     assert label(rules, "流动资金贷款，不用于光伏项目").status == "not_green"
     assert label(rules, "除光伏以外的其他用途").status == "not_green"
     assert label(rules, "消除光伏电站安全隐患").status == "green"  # 除 in a word, no 以外: not a negation
+
+
+def test_a_clause_wide_cue_negates_to_the_end_of_its_clause(rules: Compiled) -> None:
+    assert label(rules, "流动资金，贷款不得投向光伏电站").status == "not_green"
+    assert label(rules, "园区综合改造（不含储能、风电场）").status == "not_green"
+    # the clause ends at the comma: what follows is the purpose again
+    kept = label(rules, "不含土地款，风电场建设")
+    assert kept.item is not None and kept.item.code == "3.2.2.1"
 
 
 def test_a_phrase_naming_the_borrower_is_not_the_purpose(rules: Compiled) -> None:
@@ -160,3 +175,12 @@ def test_labels_are_consistent_for_any_text(text: str) -> None:
     if found.item is not None:
         assert all(term in normalise(text) for term in found.item.terms)
     assert 0.0 <= found.confidence <= 1.0
+
+
+def test_except_clauses_negate_what_they_except(rules: Compiled) -> None:
+    assert label(rules, "除光伏组件外的电子元器件批发").status == "not_green"
+    assert label(rules, "园区道路及综合楼建设，风电场除外").status == "not_green"
+    assert _except_spans("风电场除尘器改造外墙") == []  # 除尘 is a word, not "except"
+    assert _except_spans("拆除旧风机外的设备") == []  # nor is 拆除
+    kept = label(rules, "除土地款外，资金用于风电场建设")  # the excepted part ends at 外
+    assert kept.item is not None and kept.item.code == "3.2.2.1"

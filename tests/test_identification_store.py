@@ -136,8 +136,8 @@ def test_classify_command_explains_in_chinese_and_speaks_json(tmp_path: Path) ->
 
 # Measured on the held-out half with rules 2026.11.5: level 1 F1 0.896, leaf F1 0.854.  The
 # issue's targets (0.95 and 0.90) are not met yet; these floors keep what is reached from slipping.
-LEVEL1_FLOOR = 0.88
-LEAF_FLOOR = 0.84
+LEVEL1_FLOOR = 0.90
+LEAF_FLOOR = 0.87
 
 
 def test_labelled_set_accuracy_does_not_slip_on_its_held_out_half() -> None:

@@ -39,6 +39,19 @@ Outcome = Literal["passed", "failed", "unknown"]
 #: A phrase right after one of these is negated (非光伏, 不含储能, 无储能, 不用于光伏).  除 is left out: it
 #: ends too many words (消除黑臭水体, 拆除燃煤锅炉).
 NEGATIONS = ("不用于", "不包括", "不涉及", "不含", "非", "无")
+#: These cues negate the rest of their clause, not only the next phrase: 不含储能、充电桩 excludes
+#: both, and 贷款不得投向光伏 is about what the money may not do.  Single-character cues (非, 无)
+#: stay adjacent: 无组织 or 非晶 begin words, and 非…的 qualifies only its own phrase.
+CLAUSE_NEGATIONS = ("不用于", "不包括", "不涉及", "不含", "不得", "严禁", "禁止")
+#: Where a negated clause ends: a comma, a full stop, a semicolon or a bracket.
+CLAUSE_ENDS = frozenset("，,；;。.:：（）()【】[]")
+#: A clause that introduces the borrower (借款人为风电设备贸易公司，用于…) describes who borrows, not
+#: what the money finances: phrases from the cue to the end of the borrower's name, and a bracket
+#: right after it (借款人XX发电有限公司（燃煤电厂）), do not count.  经营范围 (business scope)
+#: describes the borrower to the end of its clause.
+BORROWER_CUES = ("借款人", "申请人", "承借主体", "借款主体")
+BORROWER_NOUNS = ("有限公司", "公司", "企业", "集团", "合作社")
+SCOPE_CUES = ("经营范围", "主营业务为", "主营业务包括")
 #: A phrase right before one of these names the borrower, not what the loan finances
 #: (储能公司租赁办公室: the loan is for an office).
 BORROWER_NAMES = ("公司", "集团", "有限", "股份")
@@ -244,9 +257,13 @@ class Compiled:
         """The phrases that occur in a folded text, neither negated nor naming the borrower."""
         result = set()
         activity = self.activity_of
+        negated = _negated_spans(text) + _borrower_spans(text) + _except_spans(text)
         for end, phrase in self.automaton.iter(text):
+            start = end - len(phrase) + 1
+            if phrase in result or any(low <= start < high for low, high in negated):
+                continue
             # An activity word before 公司 still says what the borrower does (贸易公司: trade).
-            if phrase not in result and _counts(text, end - len(phrase) + 1, end + 1, phrase not in activity):
+            if _counts(text, start, end + 1, phrase not in activity):
                 result.add(phrase)
         return result
 
@@ -255,7 +272,6 @@ _NEGATION_LENGTHS = sorted({len(cue) for cue in NEGATIONS})
 _NEGATION_SET = frozenset(NEGATIONS)
 _NAME_LENGTHS = sorted({len(name) for name in BORROWER_NAMES})
 _NAME_SET = frozenset(BORROWER_NAMES)
-_EXCEPT_ENDS = ("以外", "之外", "外")  # 除…以外: all but the phrase
 
 
 def _counts(text: str, start: int, end: int, names_borrower: bool = True) -> bool:
@@ -263,9 +279,79 @@ def _counts(text: str, start: int, end: int, names_borrower: bool = True) -> boo
     for size in _NEGATION_LENGTHS:
         if start >= size and text[start - size : start] in _NEGATION_SET:
             return False
-    if start and text[start - 1] == "除" and text.startswith(_EXCEPT_ENDS, end):  # 除光伏电站以外
-        return False
     return not names_borrower or all(text[end : end + size] not in _NAME_SET for size in _NAME_LENGTHS)
+
+
+def _negated_spans(text: str) -> list[tuple[int, int]]:
+    """The stretches from a clause-wide negation cue to the end of its clause."""
+    spans = []
+    for cue in CLAUSE_NEGATIONS:
+        at = text.find(cue)
+        while at >= 0:
+            start = end = at + len(cue)
+            while end < len(text) and text[end] not in CLAUSE_ENDS:
+                end += 1
+            spans.append((start, end))
+            at = text.find(cue, start)
+    return spans
+
+
+#: 除 that begins a word rather than "except": 除尘, 除湿, 除臭 …; and 除 that ends one: 消除, 拆除 ….
+_NOT_EXCEPT_AFTER = frozenset("尘湿臭雾盐冰磷氮硫味渣锈垢霜草虫险夕")
+_NOT_EXCEPT_BEFORE = frozenset("消拆去清排剔免解祛扣脱根铲摘开革废切删")
+_EXCEPT_REACH = 25  # 除 and its 外 stand within this many characters
+
+
+def _except_spans(text: str) -> list[tuple[int, int]]:
+    """除…外 / 除…以外 and "…除外" within one clause: everything between them is excepted."""
+    spans = []
+    at = text.find("除")
+    while at >= 0:
+        after = text[at + 1 : at + 2]
+        before = text[at - 1 : at] if at else ""
+        clause_start = max((text.rfind(end, 0, at) for end in CLAUSE_ENDS), default=-1) + 1
+        if text.startswith("除外", at):  # 储能系统除外: the clause before it is excepted
+            spans.append((clause_start, at))
+        elif after and after not in _NOT_EXCEPT_AFTER and before not in _NOT_EXCEPT_BEFORE:
+            end = at + 1
+            while end < len(text) and end - at <= _EXCEPT_REACH and text[end] not in CLAUSE_ENDS:
+                if text[end] == "外":
+                    spans.append((at + 1, end - 1 if text[end - 1] in "以之" else end))
+                    break
+                end += 1
+        at = text.find("除", at + 1)
+    return spans
+
+
+def _borrower_spans(text: str) -> list[tuple[int, int]]:
+    """The stretches that describe the borrower: its introduction and its business scope."""
+    spans = []
+    for cue in BORROWER_CUES:
+        at = text.find(cue)
+        while at >= 0:
+            end = at + len(cue)
+            while end < len(text) and text[end] not in CLAUSE_ENDS and not text.startswith("用于", end):
+                noun = next((n for n in BORROWER_NOUNS if text.startswith(n, end)), None)
+                if noun is not None:
+                    end += len(noun)
+                    if end < len(text) and text[end] in "（(":
+                        close = min(
+                            (i for i in (text.find("）", end), text.find(")", end)) if i >= 0), default=-1
+                        )
+                        end = close + 1 if close >= 0 else end
+                    spans.append((at, end))
+                    break
+                end += 1
+            at = text.find(cue, at + len(cue))
+    for cue in SCOPE_CUES:
+        at = text.find(cue)
+        while at >= 0:
+            end = at + len(cue)
+            while end < len(text) and text[end] not in "，,；;。）)":
+                end += 1
+            spans.append((at, end))
+            at = text.find(cue, end)
+    return spans
 
 
 @cache
