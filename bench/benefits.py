@@ -99,7 +99,9 @@ def main() -> int:
 
     ratio = baseline_seconds / seconds
     scaled_10m = seconds * 10_000_000 / args.rows
-    print(f"greenfin columns : {args.rows:,} projects in {seconds:.2f} s = {rate:,.0f} projects/s, peak {peak_mb:,.0f} MB")
+    print(
+        f"greenfin columns : {args.rows:,} projects in {seconds:.2f} s = {rate:,.0f} projects/s, peak {peak_mb:,.0f} MB"
+    )
     print(f"row-by-row apply : {baseline_seconds:,.1f} s for {args.rows:,} (measured on {sample:,}, scaled)")
     print(f"ratio            : {ratio:,.0f}x the row-by-row baseline (target >= {TARGET_RATIO}x)")
     print(f"10M projects     : {scaled_10m:.2f} s (target <= {TARGET_SECONDS_10M:.0f} s)")

@@ -300,3 +300,28 @@ def test_cli_refuses_an_unknown_policy(tmp_path: Path) -> None:
     path = tmp_path / "wind.json"
     path.write_text(json.dumps(WIND, ensure_ascii=False), encoding="utf-8")
     assert runner.invoke(app, ["benefits", str(path), "--policy", "lunar"]).exit_code == 2
+
+
+def test_pcaf_attribution_uses_equity_plus_debt_both_ways() -> None:
+    """PCAF Part A §5.5 project finance: outstanding ÷ (total equity + debt); the regulator: ÷ total investment."""
+    spec = dict(WIND, equity_debt="60000万元")
+    regulator = assess_project(spec, POLICIES["provincial"]).result
+    pcaf = assess_project(spec, POLICIES["pcaf"]).result
+    assert regulator.attribution is not None and pcaf.attribution is not None
+    assert regulator.attribution.share == pytest.approx(48_000 / 70_000)
+    assert (pcaf.attribution.method, pcaf.attribution.share) == ("pcaf", pytest.approx(48_000 / 60_000))
+    columns = assess_columns(
+        RENEWABLE, {"generation": np.array([210_000.0, 210_000.0])}, [Place("湖南", "华中")], np.array([0, 0]),
+        np.array([2025, 2025]), POLICIES["pcaf"], balance_yuan=np.array([4.8e8, 4.8e8]),
+        investment_yuan=np.array([7e8, 7e8]), equity_debt_yuan=np.array([6e8, np.nan]),
+    )  # fmt: skip
+    assert columns["share"].tolist() == pytest.approx([0.8, 48 / 70])
+
+
+def test_a_factors_column_in_a_csv_is_a_located_error(tmp_path: Path) -> None:
+    path = tmp_path / "projects.csv"
+    path.write_text(
+        "id,methodology,inputs.generation,factors\nP1,renewable-power,1000 MWh,0.5\n", encoding="utf-8"
+    )
+    result = runner.invoke(app, ["benefits", "--file", str(path)])
+    assert result.exit_code == 1 and "第 2 行" in result.output and "factors" in result.output

@@ -96,7 +96,7 @@ def resolve_factors(
         elif name == "grid" or name == "co2:electricity":
             found, note = policy.grid_factor(place.province, place.grid_region, reporting_year)
             values[name], trail[name] = found.value, [found]
-            if note:
+            if note and policy.convention == "grid_factor" and note not in notes:  # unused otherwise
                 notes.append(note)
         elif name in {"coal_rate", "coef:electricity"}:
             rate = latest("coal_rate", NATIONAL, reporting_year)
@@ -272,6 +272,7 @@ def assess_columns(
     *,
     balance_yuan: NDArray[np.float64] | None = None,
     investment_yuan: NDArray[np.float64] | None = None,
+    equity_debt_yuan: NDArray[np.float64] | None = None,
 ) -> dict[str, NDArray[np.float64]]:
     """A whole book at once: the same formula over arrays, factors resolved per distinct key.
 
@@ -299,6 +300,10 @@ def assess_columns(
         for key, value in method.formula(values, factor_columns, policy.convention).items()
     }
     if balance_yuan is not None and investment_yuan is not None:
+        if (
+            policy.attribution == "pcaf" and equity_debt_yuan is not None
+        ):  # as attribution(): PCAF where known
+            investment_yuan = np.where(np.isnan(equity_debt_yuan), investment_yuan, equity_debt_yuan)
         denominator = np.where(investment_yuan > 0, investment_yuan, np.inf)
         share = np.minimum(1.0, balance_yuan / denominator)
         result["share"] = share

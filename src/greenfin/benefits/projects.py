@@ -22,7 +22,15 @@ from greenfin.benefits.renewable_power import TECHNOLOGIES
 from greenfin.model.problems import ValueProblem
 from greenfin.model.units import Dimension
 from greenfin.model.values import parse_money_fen, parse_quantity
-from greenfin.reference.factors import NATIONAL, Factor, FactorMissing, FactorPolicy, latest, user_factor
+from greenfin.reference.factors import (
+    NATIONAL,
+    Factor,
+    FactorMissing,
+    FactorPolicy,
+    latest,
+    user_factor,
+    year_note,
+)
 from greenfin.reference.regions import region
 
 #: Fields of the project file besides the methodology's own inputs.
@@ -139,7 +147,8 @@ def _estimate_generation(
     except FactorMissing:
         return None
     note = f"装机容量 {capacity_mw:g} MW × {hours.year} 年全国{TECHNOLOGIES[technology]}平均利用小时 {hours.value:g} h"
-    return capacity_mw * hours.value, note, hours
+    dated = year_note(hours, reporting_year)
+    return capacity_mw * hours.value, f"{note}（{dated}）" if dated else note, hours
 
 
 def assess_project(
@@ -158,6 +167,9 @@ def _assess_project(spec: Mapping[str, Any], policy: FactorPolicy, today: dt.dat
     unknown = sorted(set(spec) - set(FIELDS))
     if unknown:
         raise ProjectProblem(unknown[0], f"未知字段；可用字段：{'、'.join(FIELDS)}")
+    for section in ("inputs", "stated", "factors"):
+        if spec.get(section) not in (None, "") and not isinstance(spec[section], Mapping):
+            raise ProjectProblem(section, f"应为对象（{{名称: 值}}）；CSV 中请用 {section}.<名称> 列")
     try:
         method = methodology(str(spec.get("methodology") or ""))
     except KeyError as exc:

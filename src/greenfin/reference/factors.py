@@ -111,7 +111,12 @@ def year_note(found: Factor, reporting_year: int) -> str:
     if found.year >= reporting_year:
         return f"{found.kind} 无 {reporting_year} 年以前的数值，使用最早的 {found.year} 年数值"
     if found.year < reporting_year - 1:
-        return f"{found.kind} 使用 {found.year} 年数值（{found.year + 1}–{reporting_year - 1} 年数值未收录）"
+        missing = (
+            f"{found.year + 1}"
+            if found.year + 1 == reporting_year - 1
+            else f"{found.year + 1}–{reporting_year - 1}"
+        )
+        return f"{found.kind} 使用 {found.year} 年数值（{missing} 年数值未收录）"
     return ""
 
 
@@ -163,5 +168,6 @@ POLICIES = {
     "regional": FactorPolicy("regional", grid_scope="regional"),
     "national": FactorPolicy("national", grid_scope="national"),
     "coal-equivalent": FactorPolicy("coal-equivalent", grid_scope="national", convention="coal_equivalent"),
+    "pcaf": FactorPolicy("pcaf", grid_scope="provincial", attribution="pcaf"),
 }
 DEFAULT_POLICY = POLICIES["provincial"]
