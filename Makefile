@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint bench-import bench-classify bench-benefits evaluate-labels clean
+.PHONY: demo test lint bench-import bench-classify bench-benefits bench-collateral evaluate-labels clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,9 @@ bench-classify: .stamp-run
 
 bench-benefits: .stamp-dev
 	$(BIN)/python bench/benefits.py $(BENCH_ARGS)
+
+bench-collateral: .stamp-run
+	$(BIN)/python bench/collateral.py $(BENCH_ARGS)
 
 evaluate-labels: .stamp-run
 	$(BIN)/greenfin label evaluate tests/data/classification_eval.csv --split test

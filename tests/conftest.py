@@ -17,7 +17,23 @@ import pytest
 from sqlalchemy import Engine, create_engine, select, text
 
 from greenfin.store.database import open_store
-from greenfin.store.schema import audit_log, borrowers, import_batches, loans, pledges, prices, projects
+from greenfin.store.schema import (
+    audit_log,
+    borrowers,
+    collateral_alerts,
+    holdings,
+    import_batches,
+    loans,
+    pledge_events,
+    pledge_loans,
+    pledge_valuations,
+    pledges,
+    prices,
+    projects,
+    revaluations,
+    users,
+    valuation_policies,
+)
 
 PG_URL = os.environ.get("GREENFIN_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REQUIRE_PG = os.environ.get("GREENFIN_REQUIRE_POSTGRES") == "1"
@@ -81,7 +97,10 @@ def sqlite_engine(tmp_path: Path) -> Iterator[Engine]:
     engine.dispose()
 
 
-SNAPSHOT_TABLES = (borrowers, projects, loans, pledges, prices, import_batches, audit_log)
+SNAPSHOT_TABLES = (
+    borrowers, projects, loans, pledges, prices, import_batches, audit_log, users, holdings, pledge_loans,
+    pledge_events, valuation_policies, revaluations, pledge_valuations, collateral_alerts,
+)  # fmt: skip
 
 
 def snapshot(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:

@@ -73,7 +73,9 @@ def test_demo_command_runs_the_pipeline(tmp_path: Path, monkeypatch: object) -> 
     provincial = loan_benefits(engine, TONGDAO_WIND.loan_id, POLICIES["provincial"], 2025)
     regional = loan_benefits(engine, TONGDAO_WIND.loan_id, POLICIES["regional"], 2025)
     assert provincial is not None and regional is not None
-    assert provincial.result.indicators["coal_saved"] == pytest.approx(210_000 * 0.3007)  # 2022 supply coal rate
+    assert provincial.result.indicators["coal_saved"] == pytest.approx(
+        210_000 * 0.3007
+    )  # 2022 supply coal rate
     assert provincial.result.indicators["co2_reduced"] == pytest.approx(210_000 * 0.49)  # 湖南 2022
     assert regional.result.indicators["co2_reduced"] == pytest.approx(210_000 * 0.5271)  # 华中 2023
     assert provincial.result.attribution is not None

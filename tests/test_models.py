@@ -69,7 +69,7 @@ def test_pledge_and_price() -> None:
         pledge_id="PL1", loan_id="L1", instrument=Instrument.CEA, quantity=Decimal(1000), unit="tCO2e",
         vintage=2023, registry_reference="REG-1", pledged_on=dt.date(2024, 1, 2),
     )  # fmt: skip
-    assert pledge.state == "pledged"
+    assert pledge.state == "registered"
     with pytest.raises(ValidationError, match="unknown unit"):
         Pledge(**{**pledge.model_dump(), "unit": "桶"})
     # 2021-07-16, first day of the national carbon market: open 48.00, high 52.80, low 48.00, close 51.23

@@ -27,8 +27,12 @@ from rich.table import Table
 from sqlalchemy import Engine
 
 from greenfin.cli_benefits import benefits
+from greenfin.cli_collateral import collateral_app, user_app
+from greenfin.cli_issues import issue_table
 from greenfin.cli_labels import STATUS_SHORT_ZH, classify, label_app
+from greenfin.cli_prices import prices_app
 from greenfin.ingest.issues import ImportRejected
+from greenfin.service.collateral import STATUS_ZH, Revaluation
 from greenfin.service.export import export_loans, write_table
 from greenfin.service.importing import ImportSummary, import_files
 from greenfin.service.summary import BookSummary, SummaryLine, summarise
@@ -43,7 +47,10 @@ db_app = typer.Typer(help="数据库维护 / store maintenance", no_args_is_help
 app.add_typer(db_app, name="db")
 app.command("classify")(classify)
 app.command("benefits")(benefits)
+app.add_typer(collateral_app, name="collateral")
+app.add_typer(user_app, name="user")
 app.add_typer(label_app, name="label")
+app.add_typer(prices_app, name="prices")
 console = Console()
 err = Console(stderr=True)
 
@@ -69,20 +76,12 @@ def _progress(description: str) -> Iterator[Progress]:
 
 
 def _print_rejection(rejected: ImportRejected, errors_out: Path | None) -> None:
-    table = Table(
-        title=f"导入被拒绝，共 {rejected.total} 个问题，数据库未作任何更改 / import rejected, nothing was changed"
-    )
-    for name in ("文件 file", "行 row", "列 column", "值 value", "问题 problem"):
-        table.add_column(name, overflow="fold")
-    for issue in rejected.issues[:50]:
-        table.add_row(
-            issue.file,
-            "" if issue.row is None else str(issue.row),
-            issue.column or "",
-            (issue.value or "")[:40],
-            f"{issue.message_zh}\n[dim]{issue.message_en}[/dim]",
+    err.print(
+        issue_table(
+            f"导入被拒绝，共 {rejected.total} 个问题，数据库未作任何更改 / import rejected, nothing was changed",
+            rejected.issues,
         )
-    err.print(table)
+    )
     if rejected.total > 50:
         err.print(f"…… 另有 {rejected.total - 50} 个问题 / {rejected.total - 50} more; use --errors-out")
     if errors_out is not None:
@@ -261,10 +260,9 @@ def demo(
     db: DbOption = None,
 ) -> None:
     """生成演示银行的贷款台账并走完整流程 / build the demo bank's book and run the whole pipeline."""
+    from greenfin.demo import collateral as demo_collateral
     from greenfin.demo.generator import CHONGQING_DYEING, TONGDAO_WIND, write_book
-    from greenfin.demo.pledges import demo_pledges
     from greenfin.service.identification import label_book
-    from greenfin.service.pledges import has_pledges, register_pledges
 
     explicit = db or os.environ.get(ENV_URL)
     url = explicit or f"sqlite:///{directory / 'greenfin.db'}"
@@ -285,9 +283,21 @@ def demo(
         _print_rejection(rejected, None)
         raise typer.Exit(code=1) from None
     _print_import(result)
-    if not has_pledges(engine):
-        registered = register_pledges(engine, demo_pledges(engine, seed), actor="demo")
-        console.print(f"登记环境权益质押 {registered:,} 笔 / registered {registered:,} pledges")
+    with _progress("押品估值 collateral") as progress:
+        task = progress.add_task("押品估值 collateral", total=None, rows=0)
+        pledged = demo_collateral.run(engine, directory, seed)
+        progress.update(task, completed=1, total=1)
+    console.print(
+        f"登记环境权益质押 {pledged.pledges:,} 笔；导入模拟价格 {sum(c.new for c in pledged.prices.series.values()):,} 条"
+        f"（{'、'.join(pledged.prices.series)}，模拟数据，见 demo/prices.py）/ pledges and simulated prices"
+    )
+    for revaluation in (pledged.before, pledged.after):
+        values = revaluation.values
+        console.print(
+            f"押品重估 {revaluation.day}（估值政策 {revaluation.policy.name} v{revaluation.policy.version}）："
+            f"{len(values):,} 笔，预警 {sum(v.status == 'warning' for v in values):,}，低于平仓线 "
+            f"{sum(v.status == 'liquidation' for v in values):,}，新提示 {len(revaluation.alerts):,}"
+        )
     with _progress("绿色识别 labelling") as progress:
         task = progress.add_task("绿色识别 labelling", total=None, rows=0)
         run = label_book(
@@ -305,6 +315,7 @@ def demo(
     report = write_summary(book, directory / "summary.xlsx")
     export_loans(engine, directory / "loan_book_export.xlsx")
     _print_cases(engine, (TONGDAO_WIND.loan_id, CHONGQING_DYEING.loan_id))
+    _print_pledge_case(pledged.before, pledged.after, CHONGQING_DYEING.loan_id)
     console.print(
         f"报告 / report: {report}；导出 / export: {directory / 'loan_book_export.xlsx'}；数据库 / store: {url}"
     )
@@ -353,6 +364,23 @@ def _print_cases(engine: Engine, loan_ids: tuple[str, ...]) -> None:
                 f"  质押：{pledge['instrument']} {number(pledge['quantity'])} {pledge['unit']}"
                 f"（{pledge['vintage']} 年度），登记 {pledge['registry_reference']}"
             )
+
+
+def _print_pledge_case(before: Revaluation, after: Revaluation, loan_id: str) -> None:
+    """The 重庆 case across the two revaluations: value, haircut, coverage, and the alert raised."""
+    for run in (before, after):
+        for value in run.values:
+            if loan_id not in value.loan_ids:
+                continue
+            console.print(
+                f"  押品重估 {run.day}：参考价 {value.reference:.2f} 元/吨（{value.series}，{value.price_day}），"
+                f"折扣率 {value.haircut:.1%}（{run.policy.confidence:.0%} ES，变现 {value.liquidation_days:.0f} 日），"
+                f"质押率上限 {value.pledge_rate:.0%}；市值 {value.market_value / 1e4:,.2f} 万元 ÷ 贷款余额 "
+                f"{value.outstanding / 1e4:,.2f} 万元 = 覆盖率 {value.coverage:.0%}（{STATUS_ZH[value.status]}）"
+            )
+            for pledge_id, kind, message in run.alerts:
+                if pledge_id == value.pledge_id:
+                    console.print(f"  [red]押品提示 {kind}[/red] {pledge_id}：{message}")
 
 
 def _print_book_benefits(engine: Engine) -> None:

@@ -19,15 +19,28 @@ from greenfin.demo.generator import CHONGQING_DYEING
 from greenfin.model.entities import Instrument, Pledge
 from greenfin.store.schema import borrowers, loans
 
-# industry code → (instrument, unit, quantity range per 万元 of loan, share of loans pledged)
+# industry code → (instrument, unit, quantity range per 万元 of loan, share of loans pledged).  The
+# ranges put most pledges between 1.5 and 3 times their loan at the demo's simulated prices
+# (demo/prices.py), as a bank's pledge-rate policy would at origination.
 _BY_INDUSTRY = {
-    "D4411": (Instrument.CEA, "tCO2e", (120, 300), 0.5),
-    "D4415": (Instrument.CCER, "tCO2e", (40, 120), 0.15),
-    "D4416": (Instrument.CCER, "tCO2e", (40, 120), 0.10),
-    "C1713": (Instrument.DISCHARGE_RIGHT, "t", (0.02, 0.08), 0.08),
-    "C2614": (Instrument.DISCHARGE_RIGHT, "t", (0.02, 0.08), 0.08),
-    "C3011": (Instrument.ENERGY_USE_RIGHT, "tce", (5, 20), 0.10),
-    "C3120": (Instrument.ENERGY_USE_RIGHT, "tce", (5, 20), 0.10),
+    "D4411": (Instrument.CEA, "tCO2e", (250, 450), 0.5),
+    "D4415": (Instrument.CCER, "tCO2e", (200, 350), 0.15),
+    "D4416": (Instrument.CCER, "tCO2e", (200, 350), 0.10),
+    "C1713": (Instrument.DISCHARGE_RIGHT, "t", (0.8, 1.5), 0.08),
+    "C2614": (Instrument.DISCHARGE_RIGHT, "t", (0.8, 1.5), 0.08),
+    "C3011": (Instrument.ENERGY_USE_RIGHT, "tce", (40, 70), 0.10),
+    "C3120": (Instrument.ENERGY_USE_RIGHT, "tce", (40, 70), 0.10),
+}
+#: The 重庆 company's allowance account: it holds more than it pledged, so it can top up.
+CQ_HOLDING = "H-CQ-2025-0017"
+CQ_HOLDING_QUANTITY = Decimal(150_000)
+#: The price series that values each instrument in the demo (demo/prices.py).
+SERIES_OF = {
+    Instrument.CEA: "CEA",
+    Instrument.CCER: "CCER",
+    Instrument.PILOT_ALLOWANCE: "CQEA",
+    Instrument.DISCHARGE_RIGHT: "PWQ-COD-ZJ",
+    Instrument.ENERGY_USE_RIGHT: "YNQ-ZJ",
 }
 _REGISTRY = {
     Instrument.CEA: "全国碳排放权登记结算",
@@ -48,6 +61,8 @@ def demo_pledges(engine: Engine, seed: int = 20261126) -> Iterator[Pledge]:
         vintage=2024,
         registry_reference="重庆碳排放权质押登记 CQ-ZY-2025-0017",
         pledged_on=dt.date(2025, 3, 18),
+        price_series=SERIES_OF[Instrument.PILOT_ALLOWANCE],
+        holding_id=CQ_HOLDING,
     )
     rng = random.Random(seed)
     query = (
@@ -73,4 +88,5 @@ def demo_pledges(engine: Engine, seed: int = 20261126) -> Iterator[Pledge]:
                 vintage=min(start.year, 2025) if instrument in (Instrument.CEA, Instrument.CCER) else None,
                 registry_reference=f"{_REGISTRY[instrument]} {start.year}-{number:06d}",
                 pledged_on=start,
+                price_series=SERIES_OF[instrument],
             )

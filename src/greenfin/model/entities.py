@@ -170,9 +170,15 @@ class Loan(_Model):
 
 
 class PledgeState(StrEnum):
-    PLEDGED = "pledged"
-    RELEASED = "released"
-    ENFORCED = "enforced"
+    """A pledge's life: 申请 → 已登记 → 预警 → 追加担保 / 部分解押 → 解押 or 处置."""
+
+    APPLIED = "applied"  # 申请
+    REGISTERED = "registered"  # 已登记
+    WARNING = "warning"  # 预警
+    TOPPED_UP = "topped_up"  # 追加担保
+    PARTIALLY_RELEASED = "part_released"  # 部分解押
+    RELEASED = "released"  # 解押
+    ENFORCED = "enforced"  # 处置
 
 
 class Instrument(StrEnum):
@@ -201,8 +207,14 @@ class Pledge(_Model):
     ]
     vintage: int | None = Field(None, ge=2013, le=2100)
     registry_reference: Annotated[str, Field(min_length=1, max_length=100, description="登记编号")]
-    state: PledgeState = PledgeState.PLEDGED
+    state: PledgeState = PledgeState.REGISTERED
     pledged_on: Day
+    holding_id: Annotated[
+        str | None, Field(max_length=64, description="the registry holding it draws on")
+    ] = None
+    price_series: Annotated[str | None, Field(max_length=32, description="price series that values it")] = (
+        None
+    )
 
     @model_validator(mode="before")
     @classmethod

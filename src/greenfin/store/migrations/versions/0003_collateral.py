@@ -66,6 +66,8 @@ def upgrade() -> None:
         batch.create_foreign_key(
             op.f("fk_pledges_holding_id_holdings"), "holdings", ["holding_id"], ["holding_id"]
         )
+    # The lifecycle's states replace the old "pledged" (the same thing: registered with the registry).
+    op.execute("UPDATE pledges SET state = 'registered' WHERE state = 'pledged'")
     op.create_table(
         "pledge_loans",
         sa.Column("pledge_id", sa.String(length=64), nullable=False),
@@ -161,6 +163,7 @@ def downgrade() -> None:
     op.drop_index("ix_pledge_events_pledge_id", table_name="pledge_events")
     op.drop_table("pledge_events")
     op.drop_table("pledge_loans")
+    op.execute("UPDATE pledges SET state = 'pledged' WHERE state = 'registered'")
     with op.batch_alter_table("pledges") as batch:
         batch.drop_constraint(op.f("fk_pledges_holding_id_holdings"), type_="foreignkey")
         batch.drop_column("price_series")
