@@ -15,7 +15,7 @@ from greenfin.ingest.rows import RowValidator
 from greenfin.reference.factors import POLICIES
 from greenfin.service.benefits import loan_benefits
 from greenfin.store.database import open_store
-from greenfin.store.schema import loans, pledges, projects
+from greenfin.store.schema import loans, pledge_valuations, pledges, projects
 
 
 def test_generator_is_deterministic_and_streams() -> None:
@@ -80,6 +80,22 @@ def test_demo_command_runs_the_pipeline(tmp_path: Path, monkeypatch: object) -> 
     assert regional.result.indicators["co2_reduced"] == pytest.approx(210_000 * 0.5271)  # 华中 2023
     assert provincial.result.attribution is not None
     assert provincial.result.attribution.share == pytest.approx(48_000 / 70_000)
+    # The 重庆 pledge: valued, normal on the first revaluation, an alert after the simulated fall (issue 5).
+    assert "押品提示 warning PL-CQ-2025-0001" in result.output.replace("\n", "")
+    with engine.connect() as connection:
+        state = connection.execute(
+            select(pledges.c.state).where(pledges.c.pledge_id == "PL-CQ-2025-0001")
+        ).scalar_one()
+        statuses = (
+            connection.execute(
+                select(pledge_valuations.c.status)
+                .where(pledge_valuations.c.pledge_id == "PL-CQ-2025-0001")
+                .order_by(pledge_valuations.c.run_id)
+            )
+            .scalars()
+            .all()
+        )
+    assert state == "warning" and statuses == ["normal", "warning"]
     # Running it again rebuilds the same book.
     again = CliRunner().invoke(app, ["demo", "--loans", "400", "--dir", str(tmp_path), "--no-serve"])
     assert again.exit_code == 0, again.output
