@@ -316,5 +316,62 @@ collateral_alerts = Table(
     Column("message", Text, nullable=False),
 )
 
+cerf_batches = Table(
+    "cerf_batches",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("quarter", String(6), nullable=False, comment="2026Q3"),
+    Column("revision", Integer, nullable=False, comment="1 for the first batch, then one per amendment"),
+    Column("content_hash", String(64), nullable=False, comment="SHA-256 of the batch's loans and figures"),
+    Column("rules", JSON, nullable=False, comment="facility share, rate, LPR tolerance, areas in force"),
+    Column("loans", Integer, nullable=False),
+    Column("principal_fen", BigInteger, nullable=False),
+    Column("facility_fen", BigInteger, nullable=False),
+    Column("co2_reduced_t", Numeric(20, 3), nullable=False),
+    Column("actor", String(100), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("amends", Integer, ForeignKey("cerf_batches.id"), comment="the revision this one amends"),
+    Index("ix_cerf_batches_quarter", "quarter"),
+)
+
+cerf_batch_loans = Table(
+    "cerf_batch_loans",
+    metadata,
+    Column("batch_id", Integer, ForeignKey("cerf_batches.id"), primary_key=True),
+    Column("loan_id", String(64), ForeignKey("loans.loan_id"), primary_key=True),
+    Column("eligible", Boolean, nullable=False),
+    Column("reasons", JSON, nullable=False, comment="why excluded, or the checks passed"),
+    Column("principal_fen", BigInteger, nullable=False),
+    Column("facility_fen", BigInteger, nullable=False),
+    Column("co2_reduced_t", Numeric(20, 3)),
+    Column("evidence", JSON, nullable=False, comment="label, LPR, benefit trail"),
+)
+
+report_snapshots = Table(
+    "report_snapshots",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(32), nullable=False, comment="stats, disclosure"),
+    Column("as_of", Date, nullable=False),
+    Column(
+        "figures", JSON, nullable=False, comment="the report's figures, for quarter-on-quarter comparisons"
+    ),
+    Column("actor", String(100), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Index("ix_report_snapshots_kind", "kind", "as_of"),
+)
+
+operations_data = Table(
+    "operations_data",
+    metadata,
+    Column("year", Integer, primary_key=True),
+    Column("item", String(64), primary_key=True, comment="electricity_mwh, water_t, paper_t, …"),
+    Column("value", Numeric(20, 4), nullable=False),
+    Column("unit", String(16), nullable=False),
+    Column("source", Text),
+    Column("actor", String(100), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+)
+
 #: The loan-book tables, in an order that respects foreign keys (for snapshots and exports).
 BOOK_TABLES = (borrowers, projects, loans, pledges, prices)
