@@ -27,6 +27,7 @@ from rich.table import Table
 from sqlalchemy import Engine
 
 from greenfin.cli_benefits import benefits
+from greenfin.cli_cerf import cerf_app
 from greenfin.cli_collateral import collateral_app, user_app
 from greenfin.cli_issues import issue_table
 from greenfin.cli_labels import STATUS_SHORT_ZH, classify, label_app
@@ -48,6 +49,7 @@ app.add_typer(db_app, name="db")
 app.command("classify")(classify)
 app.command("benefits")(benefits)
 app.add_typer(collateral_app, name="collateral")
+app.add_typer(cerf_app, name="cerf")
 app.add_typer(user_app, name="user")
 app.add_typer(label_app, name="label")
 app.add_typer(prices_app, name="prices")
