@@ -240,6 +240,25 @@ def export(
     console.print(f"已导出 {count:,} 笔贷款到 {path} / exported {count:,} loans")
 
 
+audit_app = typer.Typer(help="审计日志 / audit log", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+
+
+@audit_app.command("verify")
+def audit_verify(db: DbOption = None) -> None:
+    """校验审计日志哈希链：发现被改动、删除或插入的记录 / verify the audit log's hash chain."""
+    from greenfin.service.audit import verify_chain
+
+    with open_store(db).connect() as connection:
+        count, problems = verify_chain(connection)
+    if problems:
+        for problem in problems[:50]:
+            err.print(f"[red]审计记录 {problem.record_id}[/red]：{problem.problem_zh}")
+        err.print(f"审计日志校验失败：{len(problems)} 处问题，共 {count:,} 条记录 / audit chain broken")
+        raise typer.Exit(code=1)
+    console.print(f"审计日志完整：{count:,} 条记录，哈希链无断裂 / audit chain intact")
+
+
 @db_app.command("upgrade")
 def db_upgrade(db: DbOption = None) -> None:
     """创建或升级数据库结构 / create or migrate the store schema."""

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import datetime as dt
 import getpass
+import hashlib
+import json
 import os
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, insert
+from sqlalchemy import Connection, insert, select, update
 
-from greenfin.store.schema import audit_log
+from greenfin.store.schema import audit_chain, audit_log
 
 ENV_USER = "GREENFIN_USER"
 
@@ -77,8 +80,115 @@ def record(
 
 
 def record_many(connection: Connection, rows: list[dict[str, Any]]) -> None:
-    """Write several audit records at once (an import's updates)."""
+    """Write several audit records at once (an import's updates), each chained to the one before.
+
+    The chain's head (table ``audit_chain``) is locked for the transaction, so concurrent writers
+    take turns and the chain never forks; ids are assigned here, in chain order.
+    """
     if not rows:
         return
     stamp = now()
-    connection.execute(insert(audit_log), [{"at": stamp, **row} for row in rows])
+    head = _head(connection)
+    last_id, last_hash = head
+    records = []
+    for offset, row in enumerate(rows, start=1):
+        record = {"at": stamp, "batch_id": None, "source_file": None, "source_sha256": None, "entity_id": None,
+                  **row, "id": (last_id or 0) + offset, "prev_hash": last_hash}  # fmt: skip
+        record["hash"] = last_hash = record_hash(record)
+        records.append(record)
+    connection.execute(insert(audit_log), records)
+    connection.execute(
+        update(audit_chain)
+        .where(audit_chain.c.id == 1)
+        .values(last_id=records[-1]["id"], last_hash=last_hash, records=audit_chain.c.records + len(records))
+    )
+
+
+GENESIS = "0" * 64
+_HASHED = (
+    "id",
+    "at",
+    "actor",
+    "action",
+    "entity",
+    "entity_id",
+    "batch_id",
+    "source_file",
+    "source_sha256",
+    "detail",
+)
+
+
+def _canonical_time(value: dt.datetime) -> str:
+    if value.tzinfo is not None:
+        value = value.astimezone(dt.UTC).replace(tzinfo=None)
+    return value.isoformat(timespec="microseconds")
+
+
+def record_hash(record: dict[str, Any]) -> str:
+    """SHA-256 over the record's content (canonical JSON) and the previous record's hash."""
+    content = {key: record.get(key) for key in _HASHED}
+    content["at"] = _canonical_time(record["at"])
+    text = json.dumps(content, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(f"{record['prev_hash']}|{text}".encode()).hexdigest()
+
+
+def _head(connection: Connection) -> tuple[int | None, str]:
+    query = select(audit_chain.c.last_id, audit_chain.c.last_hash).where(audit_chain.c.id == 1)
+    if connection.dialect.name == "postgresql":
+        query = query.with_for_update()
+    row = connection.execute(query).first()
+    if row is None:
+        connection.execute(insert(audit_chain).values(id=1, last_id=None, last_hash=GENESIS, records=0))
+        if connection.dialect.name == "postgresql":
+            row = connection.execute(query).first()
+        return (None, GENESIS) if row is None else (row.last_id, row.last_hash)
+    return row.last_id, row.last_hash
+
+
+def chain_existing(connection: Connection) -> None:
+    """Hash the records already stored (a store created before the chain existed), in id order."""
+    last_hash, last_id, count = GENESIS, None, 0
+    for row in connection.execute(select(audit_log).order_by(audit_log.c.id)).mappings().all():
+        record = {**dict(row), "prev_hash": last_hash}
+        last_hash = record_hash(record)
+        connection.execute(
+            update(audit_log)
+            .where(audit_log.c.id == row["id"])
+            .values(prev_hash=record["prev_hash"], hash=last_hash)
+        )
+        last_id, count = row["id"], count + 1
+    connection.execute(insert(audit_chain).values(id=1, last_id=last_id, last_hash=last_hash, records=count))
+
+
+@dataclass(frozen=True, slots=True)
+class ChainProblem:
+    record_id: int | None
+    problem_zh: str
+
+
+def verify_chain(connection: Connection) -> tuple[int, list[ChainProblem]]:
+    """Recompute every hash in id order; report edits, deletions, insertions and a cut-off end."""
+    problems: list[ChainProblem] = []
+    expected_prev, count, last_id = GENESIS, 0, None
+    for row in connection.execute(select(audit_log).order_by(audit_log.c.id)).mappings():
+        record = dict(row)
+        count += 1
+        if record["prev_hash"] != expected_prev:
+            problems.append(
+                ChainProblem(record["id"], "与前一条记录的哈希不衔接：其前有记录被删除、插入或改动")
+            )
+        if record_hash(record) != record["hash"]:
+            problems.append(ChainProblem(record["id"], "记录内容与其哈希不符：记录被改动"))
+        expected_prev, last_id = record["hash"], record["id"]
+    head = connection.execute(select(audit_chain).where(audit_chain.c.id == 1)).mappings().first()
+    if head is not None and (
+        head["last_id"] != last_id or head["last_hash"] != expected_prev or head["records"] != count
+    ):
+        problems.append(
+            ChainProblem(
+                head["last_id"],
+                f"链尾不符：应有 {head['records']} 条记录、末条 {head['last_id']}，实有 {count} 条、末条 {last_id}",
+            )
+        )
+    return count, problems

@@ -170,7 +170,18 @@ audit_log = Table(
     Column("source_file", String(500)),
     Column("source_sha256", String(64)),
     Column("detail", JSON, nullable=False),
+    Column("prev_hash", String(64), comment="hash of the record before it (hash chain)"),
+    Column("hash", String(64), comment="SHA-256 of this record's content and prev_hash"),
     Index("ix_audit_log_entity_id", "entity", "entity_id"),
+)
+
+audit_chain = Table(
+    "audit_chain",
+    metadata,
+    Column("id", Integer, primary_key=True, comment="always 1: the chain's head"),
+    Column("last_id", Integer, comment="id of the newest audit record"),
+    Column("last_hash", String(64), nullable=False),
+    Column("records", BigInteger, nullable=False, comment="records in the chain"),
 )
 
 label_runs = Table(
