@@ -26,9 +26,12 @@ from pathlib import Path
 from greenfin.taxonomy.engine import (
     Compiled,
     Subject,
+    _borrower_spans,
     _compiled,
     _counts,
+    _except_spans,
     _label,
+    _negated_spans,
     catalogue_version_for,
     folded_text,
 )
@@ -85,14 +88,17 @@ class Naive(Compiled):
         self.__dict__.update(compiled.__dict__)
         self.phrases = sorted(self.automaton.keys())
 
-    def found(self, text: str) -> set[str]:
-        result = set()
+    def occurrences(self, text: str) -> list[tuple[int, int, str]]:
+        result = []
+        negated = _negated_spans(text) + _borrower_spans(text) + _except_spans(text)
         for phrase in self.phrases:
             start = text.find(phrase)
             while start >= 0:
-                if _counts(text, start, start + len(phrase), phrase not in self.activity_of):
-                    result.add(phrase)
-                    break
+                end = start + len(phrase)
+                if not any(low <= start < high for low, high in negated) and _counts(
+                    text, start, end, phrase not in self.activity_of
+                ):
+                    result.append((start, end, phrase))
                 start = text.find(phrase, start + 1)
         return result
 

@@ -255,17 +255,37 @@ class Compiled:
 
     def found(self, text: str) -> set[str]:
         """The phrases that occur in a folded text, neither negated nor naming the borrower."""
-        result = set()
+        return {phrase for _start, _end, phrase in self.occurrences(text)}
+
+    def occurrences(self, text: str) -> list[tuple[int, int, str]]:
+        """Every counted occurrence of a phrase, as (start, end, phrase)."""
+        result = []
         activity = self.activity_of
         negated = _negated_spans(text) + _borrower_spans(text) + _except_spans(text)
         for end, phrase in self.automaton.iter(text):
             start = end - len(phrase) + 1
-            if phrase in result or any(low <= start < high for low, high in negated):
+            if any(low <= start < high for low, high in negated):
                 continue
             # An activity word before 公司 still says what the borrower does (贸易公司: trade).
             if _counts(text, start, end + 1, phrase not in activity):
-                result.add(phrase)
+                result.append((start, end + 1, phrase))
         return result
+
+    def activity_words(self, occurrences: list[tuple[int, int, str]]) -> set[str]:
+        """Activity words with at least one occurrence that is not part of a longer phrase found
+        there (制造 in 再制造, 销售 in 销售收入): a word inside a phrase at one place still counts
+        where it stands alone."""
+        words = set()
+        for start, end, phrase in occurrences:
+            if phrase not in self.activity_of or phrase in words:
+                continue
+            covered = any(
+                other != phrase and low <= start and end <= high and high - low > end - start
+                for low, high, other in occurrences
+            )
+            if not covered:
+                words.add(phrase)
+        return words
 
 
 _NEGATION_LENGTHS = sorted({len(cue) for cue in NEGATIONS})
@@ -416,12 +436,10 @@ def _industry_match(item: ItemRule, industry: str | None) -> tuple[float, str | 
 def _label(compiled: Compiled, text: str, subject: Subject, note: str | None) -> Label:
     rules = compiled.rules
     reasons = [note] if note else []
-    found = compiled.found(text)
-    # An activity word inside a longer phrase found is part of that phrase (制造 in 再制造).
-    words = [p for p in found if p in compiled.activity_of]
-    inside = {w for w in words if any(w != p and w in p for p in found)}
+    occurrences = compiled.occurrences(text)
+    found = {phrase for _start, _end, phrase in occurrences}
     activities = sorted(
-        {a for w in words if w not in inside for a in compiled.activity_of[w] if a != OPERATE}
+        {a for w in compiled.activity_words(occurrences) for a in compiled.activity_of[w] if a != OPERATE}
     )
     kinds = tuple(activities) or (OPERATE,)
     touched: dict[int, list[str]] = {}
