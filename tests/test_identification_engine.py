@@ -184,3 +184,10 @@ def test_except_clauses_negate_what_they_except(rules: Compiled) -> None:
     assert _except_spans("拆除旧风机外的设备") == []  # nor is 拆除
     kept = label(rules, "除土地款外，资金用于风电场建设")  # the excepted part ends at 外
     assert kept.item is not None and kept.item.code == "3.2.2.1"
+
+
+def test_a_bare_except_and_a_borrower_description_do_not_count(rules: Compiled) -> None:
+    assert label(rules, "本笔贷款仅用于风电场以外的建设内容").status == "not_green"
+    assert label(rules, "借款人为风电运营商，本次贷款用于建设办公楼").status == "not_green"
+    kept = label(rules, "借款人系贸易企业，贷款用于风电场建设")
+    assert kept.item is not None and kept.item.code == "3.2.2.1" and kept.activities == ("operate",)

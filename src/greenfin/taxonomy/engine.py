@@ -323,8 +323,10 @@ _EXCEPT_REACH = 25  # 除 and its 外 stand within this many characters
 
 
 def _except_spans(text: str) -> list[tuple[int, int]]:
-    """除…外 / 除…以外 and "…除外" within one clause: everything between them is excepted."""
+    """除…外 / 除…以外 and "…除外" within one clause: everything between them is excepted; so is
+    what stands before a bare 以外 / 之外 in its clause (仅用于污水处理厂以外的建设内容)."""
     spans = []
+    closed = set()  # positions of 外 already paired with a 除
     at = text.find("除")
     while at >= 0:
         after = text[at + 1 : at + 2]
@@ -337,9 +339,17 @@ def _except_spans(text: str) -> list[tuple[int, int]]:
             while end < len(text) and end - at <= _EXCEPT_REACH and text[end] not in CLAUSE_ENDS:
                 if text[end] == "外":
                     spans.append((at + 1, end - 1 if text[end - 1] in "以之" else end))
+                    closed.add(end)
                     break
                 end += 1
         at = text.find("除", at + 1)
+    for word in ("以外", "之外"):
+        at = text.find(word)
+        while at >= 0:
+            if at + 1 not in closed:
+                clause_start = max((text.rfind(end, 0, at) for end in CLAUSE_ENDS), default=-1) + 1
+                spans.append((clause_start, at))
+            at = text.find(word, at + 2)
     return spans
 
 
@@ -350,6 +360,13 @@ def _borrower_spans(text: str) -> list[tuple[int, int]]:
         at = text.find(cue)
         while at >= 0:
             end = at + len(cue)
+            if text.startswith(("为", "系", "是"), end):  # 借款人为风电运营商，…: the whole clause is about it
+                close = end
+                while close < len(text) and text[close] not in CLAUSE_ENDS:
+                    close += 1
+                spans.append((at, close))
+                at = text.find(cue, close)
+                continue
             while end < len(text) and text[end] not in CLAUSE_ENDS and not text.startswith("用于", end):
                 noun = next((n for n in BORROWER_NOUNS if text.startswith(n, end)), None)
                 if noun is not None:
