@@ -360,7 +360,9 @@ def _borrower_spans(text: str) -> list[tuple[int, int]]:
         at = text.find(cue)
         while at >= 0:
             end = at + len(cue)
-            if text.startswith(("为", "系", "是"), end):  # 借款人为风电运营商，…: the whole clause is about it
+            if text.startswith(
+                ("为", "系", "是"), end
+            ):  # 借款人为风电运营商，…: the whole clause is about it
                 close = end
                 while close < len(text) and text[close] not in CLAUSE_ENDS:
                     close += 1
