@@ -32,6 +32,7 @@ from greenfin.cli_collateral import collateral_app, user_app
 from greenfin.cli_issues import issue_table
 from greenfin.cli_labels import STATUS_SHORT_ZH, classify, label_app
 from greenfin.cli_prices import prices_app
+from greenfin.cli_reports import report_app
 from greenfin.ingest.issues import ImportRejected
 from greenfin.service.collateral import STATUS_ZH, Revaluation
 from greenfin.service.export import export_loans, write_table
@@ -53,6 +54,7 @@ app.add_typer(cerf_app, name="cerf")
 app.add_typer(user_app, name="user")
 app.add_typer(label_app, name="label")
 app.add_typer(prices_app, name="prices")
+app.add_typer(report_app, name="report")
 console = Console()
 err = Console(stderr=True)
 
@@ -278,6 +280,8 @@ def demo(
     serve: Annotated[
         bool, typer.Option("--serve/--no-serve", help="结束后启动网页应用 / serve the web app")
     ] = True,
+    host: Annotated[str, typer.Option(help="网页应用监听地址 / host")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="网页应用端口 / port")] = 8000,
     db: DbOption = None,
 ) -> None:
     """生成演示银行的贷款台账并走完整流程 / build the demo bank's book and run the whole pipeline."""
@@ -340,10 +344,34 @@ def demo(
     console.print(
         f"报告 / report: {report}；导出 / export: {directory / 'loan_book_export.xlsx'}；数据库 / store: {url}"
     )
+    logins = demo_collateral.demo_logins(engine)
+    if logins:
+        console.print("演示登录（密码随机生成，仅显示这一次）/ demo logins (random passwords, shown once):")
+        for username, password in logins.items():
+            console.print(f"  {username} / {password}")
     if serve:
-        console.print(
-            "网页应用尚未提供（见 issue 7）；演示到此结束 / the web app is not built yet; the demo ends here."
-        )
+        _serve(url, host, port)
+
+
+def _serve(url: str | None, host: str, port: int) -> None:
+    import uvicorn
+
+    from greenfin.api.app import create_app
+
+    console.print(
+        f"网页应用 / web app: http://{host}:{port}/  （API 文档 / API docs: http://{host}:{port}/docs）"
+    )
+    uvicorn.run(create_app(url), host=host, port=port, log_level="warning")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="监听地址 / host")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="端口 / port")] = 8000,
+    db: DbOption = None,
+) -> None:
+    """启动网页应用与 REST API / start the web app and the API."""
+    _serve(db, host, port)
 
 
 def _print_cases(engine: Engine, loan_ids: tuple[str, ...]) -> None:

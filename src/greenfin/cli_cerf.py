@@ -59,9 +59,7 @@ def batch_command(
                       f"{Decimal(decision.facility_fen) / 1_000_000:,.2f}", f"{loan.co2_reduced_t or 0:,.2f}")  # fmt: skip
     if eligible:
         console.print(table)
-    reasons = Counter(
-        reason.split("（")[0].split("：")[0] for _, d in batch.decisions for reason in d.reasons
-    )
+    reasons = Counter(re.split(r"[\d（：]", reason)[0] for _, d in batch.decisions for reason in d.reasons)
     for reason, count in reasons.most_common(8):
         console.print(f"  不纳入 {count:,} 笔：{reason}")
     disclosure = write_disclosure(batch, out / f"cerf_{batch.quarter}_disclosure.{fmt}")

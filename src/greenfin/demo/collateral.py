@@ -61,3 +61,28 @@ def run(engine: Engine, directory: Path, seed: int) -> DemoCollateral:
     before = revalue(engine, ANCHOR_DAY, actor=DEMO_USER)
     after = revalue(engine, DEMO_DAY, actor=DEMO_USER)
     return DemoCollateral(registered, prices, before, after)
+
+
+#: The people of the demo bank who sign in to the web app, one per role (issue 7's roles).
+DEMO_LOGINS = (
+    ("officer", "绿色金融专员 张敏", ("officer",)),
+    ("checker", "审批人 李强", ("checker",)),
+    ("risk", "风险经理 王芳", ("risk_manager",)),
+    ("auditor", "审计 赵磊", ("auditor",)),
+    ("admin", "管理员 陈静", ("admin",)),
+)
+
+
+def demo_logins(engine: Engine) -> dict[str, str]:
+    """Create the demo's sign-in users with fresh random passwords (printed by the demo, stored nowhere
+    else); existing ones keep theirs and are not listed."""
+    created = {}
+    with engine.connect() as connection:
+        existing = set(connection.execute(select(users.c.username)).scalars())
+    for username, name, roles in DEMO_LOGINS:
+        if username in existing:
+            continue
+        password = secrets.token_urlsafe(9)
+        add_user(engine, username, password, roles, display_name=name, actor=DEMO_USER)
+        created[username] = password
+    return created

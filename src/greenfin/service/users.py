@@ -19,7 +19,10 @@ from greenfin.store.schema import users
 
 #: Roles and what they allow, in Chinese for messages.
 ROLES = {
-    "admin": "系统管理员（管理用户）",
+    "admin": "管理员（管理用户，全部权限）",
+    "officer": "绿色金融专员（导入、识别、提出改判、测算、发起批次）",
+    "checker": "审批人（复核改判、质押登记与解押）",
+    "auditor": "审计（只读，可查审计日志）",
     "collateral_officer": "押品专员（登记持有量、申请和登记质押、追加担保）",
     "collateral_manager": "押品管理岗（解押、部分解押、处置）",
     "risk_manager": "风险管理岗（估值政策、重估、压力测试）",

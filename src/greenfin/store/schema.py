@@ -239,6 +239,48 @@ users = Table(
     Column("roles", JSON, nullable=False, comment="list of role names"),
     Column("active", Boolean, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("failed_logins", Integer, nullable=False, server_default="0"),
+    Column("locked_until", DateTime(timezone=True), comment="login refused until then"),
+)
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column(
+        "token_hash", String(64), primary_key=True, comment="SHA-256 of the token; the token is shown once"
+    ),
+    Column("username", String(100), ForeignKey("users.username"), nullable=False),
+    Column("name", String(100), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("last_used_at", DateTime(timezone=True)),
+    Column("revoked", Boolean, nullable=False),
+)
+
+pending_actions = Table(
+    "pending_actions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(32), nullable=False, comment="label_override, pledge_release, …"),
+    Column("entity_id", String(64), nullable=False),
+    Column("payload", JSON, nullable=False),
+    Column("maker", String(100), nullable=False),
+    Column("made_at", DateTime(timezone=True), nullable=False),
+    Column("status", String(16), nullable=False, comment="pending, approved, rejected"),
+    Column("checker", String(100)),
+    Column("checked_at", DateTime(timezone=True)),
+    Column("note", Text),
+    Index("ix_pending_actions_status", "status"),
+)
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("key", String(100), primary_key=True),
+    Column("username", String(100), primary_key=True),
+    Column("request", String(200), nullable=False, comment="method and path"),
+    Column("status_code", Integer, nullable=False),
+    Column("response", JSON, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
 )
 
 holdings = Table(

@@ -1,0 +1,114 @@
+"""Sessions, CSRF and the permission check every route makes.
+
+A session is a signed cookie (HMAC-SHA256 over user name, expiry and the session's CSRF token),
+HttpOnly and SameSite=Lax, Secure behind TLS.  The key comes from ``GREENFIN_SECRET_KEY``; without
+it a random key is made per process (sessions then end with the process), so no secret is ever in
+the repository.  A request that changes something with a session cookie must carry the session's
+CSRF token (header ``X-CSRF-Token`` or form field ``csrf_token``); a request with an API token
+(``Authorization: Bearer gft_…``) needs none, as no browser sends it by itself.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, Response
+from sqlalchemy import Engine
+
+from greenfin.service.auth import Principal, session_principal, token_principal
+
+COOKIE = "greenfin_session"
+SESSION_SECONDS = 8 * 3600
+UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    username: str
+    expires: int
+    csrf: str
+
+
+class Signer:
+    def __init__(self, key: bytes | None = None) -> None:
+        configured = os.environ.get("GREENFIN_SECRET_KEY")
+        self.key = key or (configured.encode() if configured else secrets.token_bytes(32))
+
+    def _mac(self, payload: bytes) -> str:
+        return hmac.new(self.key, payload, hashlib.sha256).hexdigest()
+
+    def dump(self, session: Session) -> str:
+        payload = base64.urlsafe_b64encode(f"{session.username}\n{session.expires}\n{session.csrf}".encode())
+        return f"{payload.decode()}.{self._mac(payload)}"
+
+    def load(self, value: str) -> Session | None:
+        payload, _, mac = value.rpartition(".")
+        if not payload or not hmac.compare_digest(self._mac(payload.encode()), mac):
+            return None
+        try:
+            username, expires, csrf = base64.urlsafe_b64decode(payload.encode()).decode().split("\n")
+            session = Session(username, int(expires), csrf)
+        except (ValueError, UnicodeDecodeError):
+            return None
+        return session if session.expires > time.time() else None
+
+
+def start_session(response: Response, request: Request, signer: Signer, username: str) -> Session:
+    session = Session(username, int(time.time()) + SESSION_SECONDS, secrets.token_urlsafe(24))
+    secure = request.url.scheme == "https" or os.environ.get("GREENFIN_SECURE_COOKIES") == "1"
+    response.set_cookie(
+        COOKIE, signer.dump(session), max_age=SESSION_SECONDS, httponly=True, samesite="lax", secure=secure
+    )
+    return session
+
+
+def current_session(request: Request) -> Session | None:
+    value = request.cookies.get(COOKIE)
+    signer: Signer = request.app.state.signer
+    return signer.load(value) if value else None
+
+
+async def principal(request: Request) -> Principal:
+    """The caller: an API token, else a session cookie (with its CSRF token on changes); else 401."""
+    engine: Engine = request.app.state.engine
+    header = request.headers.get("authorization", "")
+    if header.lower().startswith("bearer "):
+        found = token_principal(engine, header[7:].strip())
+        if found is None:
+            raise HTTPException(401, "API 令牌无效或已吊销 / invalid or revoked token")
+        return found
+    session = current_session(request)
+    if session is None:
+        raise HTTPException(401, "请先登录 / sign in first")
+    if request.method in UNSAFE:
+        sent = request.headers.get("x-csrf-token")
+        if sent is None and request.headers.get("content-type", "").startswith(
+            ("application/x-www-form-urlencoded", "multipart/form-data")
+        ):
+            sent = str((await request.form()).get("csrf_token") or "")
+        if not sent or not hmac.compare_digest(sent, session.csrf):
+            raise HTTPException(403, "CSRF 校验失败 / CSRF token missing or wrong")
+    found = session_principal(engine, session.username)
+    if found is None:
+        raise HTTPException(401, "账户不存在或已停用 / account not active")
+    return found
+
+
+def need(permission: str) -> Callable[..., object]:
+    """A dependency that lets the route run only for a principal holding ``permission``."""
+
+    async def check(who: Annotated[Principal, Depends(principal)]) -> Principal:
+        if permission not in who.permissions:
+            raise HTTPException(403, f"无权限 {permission} / missing permission {permission}")
+        return who
+
+    check.permission = permission  # type: ignore[attr-defined]
+    return check

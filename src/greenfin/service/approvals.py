@@ -1,0 +1,117 @@
+"""Maker-checker: a change proposed by one user takes effect only when another approves it.
+
+A proposal is stored with its payload; the checker's approval runs the change as one transaction
+with both names in the audit log.  The checker is never the maker: the service refuses it, not
+only the page.  Kinds today: ``label_override`` (an officer's change of a loan's label).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Engine, insert, select, update
+
+from greenfin.service import audit, identification
+from greenfin.store.schema import loans, pending_actions
+
+KINDS = {"label_override": "改判绿色识别结果"}
+
+
+class ApprovalProblem(ValueError):
+    """A proposal or decision that cannot be taken; nothing was changed."""
+
+
+def propose(engine: Engine, kind: str, entity_id: str, payload: dict[str, Any], *, maker: str) -> int:
+    if kind not in KINDS:
+        raise ApprovalProblem(f"未知的待复核操作 {kind!r}")
+    if kind == "label_override":
+        if not str(payload.get("reason") or "").strip():
+            raise ApprovalProblem("改判须写明理由 / a reason is required")
+        if not payload.get("not_green") and not payload.get("item_code"):
+            raise ApprovalProblem("改判须给出目录条目或改为非绿色 / give an item or not_green")
+    with engine.begin() as connection:
+        if connection.execute(select(loans.c.loan_id).where(loans.c.loan_id == entity_id)).first() is None:
+            raise ApprovalProblem(f"贷款 {entity_id} 不存在 / no such loan")
+        action_id = connection.execute(
+            insert(pending_actions).values(
+                kind=kind, entity_id=entity_id, payload=audit.jsonable(payload), maker=maker, made_at=audit.now(),
+                status="pending",
+            ).returning(pending_actions.c.id)
+        ).scalar_one()  # fmt: skip
+        audit.record(connection, actor=maker, action="propose", entity=kind, entity_id=entity_id,
+                     detail={"pending_action": action_id, **audit.jsonable(payload)})  # fmt: skip
+    return int(action_id)
+
+
+def pending(engine: Engine, status: str = "pending") -> list[dict[str, Any]]:
+    with engine.connect() as connection:
+        return [
+            dict(row)
+            for row in connection.execute(
+                select(pending_actions)
+                .where(pending_actions.c.status == status)
+                .order_by(pending_actions.c.id)
+            ).mappings()
+        ]
+
+
+def _load(engine: Engine, action_id: int) -> dict[str, Any]:
+    with engine.connect() as connection:
+        row = (
+            connection.execute(select(pending_actions).where(pending_actions.c.id == action_id))
+            .mappings()
+            .first()
+        )
+    if row is None:
+        raise ApprovalProblem(f"待复核操作 {action_id} 不存在")
+    if row["status"] != "pending":
+        raise ApprovalProblem(f"待复核操作 {action_id} 已{'批准' if row['status'] == 'approved' else '退回'}")
+    return dict(row)
+
+
+def approve(engine: Engine, action_id: int, *, checker: str, note: str = "") -> dict[str, Any]:
+    """Carry out a proposal as its checker (never its maker)."""
+    action = _load(engine, action_id)
+    if action["maker"] == checker:
+        raise ApprovalProblem("复核人不能是提出人 / the checker cannot be the maker")
+    payload = action["payload"]
+    with engine.begin() as connection:  # claim it first: of two checkers racing, one wins
+        claimed = connection.execute(
+            update(pending_actions)
+            .where(pending_actions.c.id == action_id, pending_actions.c.status == "pending")
+            .values(status="approved", checker=checker, checked_at=audit.now(), note=note)
+        ).rowcount
+    if claimed != 1:
+        raise ApprovalProblem(f"待复核操作 {action_id} 已被处理")
+    try:
+        result = identification.decide(
+            engine, action["entity_id"], action="override",
+            reason=f"{payload['reason']}（提出：{action['maker']}，复核：{checker}）", actor=checker,
+            item_code=payload.get("item_code"), not_green=bool(payload.get("not_green")),
+        )  # fmt: skip
+    except Exception:
+        with engine.begin() as connection:  # the change failed: the proposal waits again
+            connection.execute(
+                update(pending_actions).where(pending_actions.c.id == action_id).values(
+                    status="pending", checker=None, checked_at=None, note=None
+                )
+            )  # fmt: skip
+        raise
+    with engine.begin() as connection:
+        audit.record(connection, actor=checker, action="approve", entity=action["kind"], entity_id=action["entity_id"],
+                     detail={"pending_action": action_id, "maker": action["maker"], "note": note})  # fmt: skip
+    return result
+
+
+def reject(engine: Engine, action_id: int, *, checker: str, note: str) -> None:
+    action = _load(engine, action_id)
+    if action["maker"] == checker:
+        raise ApprovalProblem("复核人不能是提出人 / the checker cannot be the maker")
+    with engine.begin() as connection:
+        connection.execute(
+            update(pending_actions).where(pending_actions.c.id == action_id).values(
+                status="rejected", checker=checker, checked_at=audit.now(), note=note
+            )
+        )  # fmt: skip
+        audit.record(connection, actor=checker, action="reject", entity=action["kind"], entity_id=action["entity_id"],
+                     detail={"pending_action": action_id, "maker": action["maker"], "note": note})  # fmt: skip

@@ -1,0 +1,180 @@
+"""REST API v1 on both backends: sign-in and lockout, CSRF, tokens, every route × every role,
+maker-checker, idempotency, ETags."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.routing import APIRoute
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, func, select
+
+from greenfin.api.app import create_app
+from greenfin.service.identification import label_book
+from greenfin.service.importing import import_files
+from greenfin.service.permissions import PERMISSIONS
+from greenfin.service.users import add_user
+from greenfin.store.schema import label_decisions, pending_actions
+from tests.conftest import DATA
+
+ROLES = ("officer", "checker", "risk_manager", "auditor", "admin", "viewer", "collateral_manager")
+PASSWORD = "correct-horse-battery"
+
+
+@pytest.fixture
+def client(engine: Engine, store_url: str) -> Iterator[TestClient]:
+    import_files(engine, [DATA / "small_book.csv"], actor="tester")
+    label_book(engine, actor="tester")
+    for role in ROLES:
+        add_user(engine, role, PASSWORD, [role], actor="admin")
+    add_user(engine, "officer2", PASSWORD, ["officer", "checker"], actor="admin")
+    with TestClient(create_app(store_url, secret=b"k" * 32)) as test_client:
+        yield test_client
+
+
+def sign_in(client: TestClient, username: str) -> dict[str, str]:
+    response = client.post("/api/v1/auth/login", json={"username": username, "password": PASSWORD})
+    assert response.status_code == 200, response.text
+    return {"X-CSRF-Token": response.json()["csrf_token"]}
+
+
+def test_sign_in_lockout_and_sign_in_required(client: TestClient) -> None:
+    assert client.get("/api/v1/loans").status_code == 401
+    for _ in range(5):
+        assert client.post(
+            "/api/v1/auth/login", json={"username": "viewer", "password": "wrong"}
+        ).status_code in (401, 423)
+    locked = client.post("/api/v1/auth/login", json={"username": "viewer", "password": PASSWORD})
+    assert locked.status_code == 423 and "锁定" in locked.json()["detail"]
+
+
+def test_changes_with_a_session_need_the_csrf_token(client: TestClient) -> None:
+    headers = sign_in(client, "officer")
+    body = {"reason": "核实无误"}
+    assert client.post("/api/v1/loans/T-0002/label/confirm", json=body).status_code == 403
+    assert client.post("/api/v1/loans/T-0002/label/confirm", json=body, headers=headers).status_code == 200
+
+
+def test_an_api_token_works_without_a_session(client: TestClient) -> None:
+    headers = sign_in(client, "officer")
+    token = client.post("/api/v1/auth/tokens", json={"name": "batch job"}, headers=headers).json()["token"]
+    client.cookies.clear()
+    bearer = {"Authorization": f"Bearer {token}"}
+    assert client.get("/api/v1/me", headers=bearer).json()["username"] == "officer"
+    assert client.get("/api/v1/me", headers={"Authorization": "Bearer gft_wrong"}).status_code == 401
+
+
+#: A request each route can take, by its path template.
+SAMPLES: dict[str, tuple[dict[str, Any], dict[str, Any] | None]] = {
+    "/api/v1/loans": ({}, None),
+    "/api/v1/loans/{loan_id}": ({"loan_id": "T-0002"}, None),
+    "/api/v1/loans/{loan_id}/label": ({"loan_id": "T-0002"}, None),
+    "/api/v1/loans/{loan_id}/label/confirm": ({"loan_id": "T-0002"}, {"reason": "核实"}),
+    "/api/v1/loans/{loan_id}/label/override": ({"loan_id": "T-0002"}, {"reason": "复核", "not_green": True}),
+    "/api/v1/approvals": ({}, None),
+    "/api/v1/approvals/{action_id}/approve": ({"action_id": 999}, {"note": ""}),
+    "/api/v1/approvals/{action_id}/reject": ({"action_id": 999}, {"note": "x"}),
+    "/api/v1/benefits/assess": ({}, {"methodology": "renewable-power", "inputs": {"generation": "1000 MWh"}}),
+    "/api/v1/prices/{series}": ({"series": "CEA"}, None),
+    "/api/v1/pledges": ({}, None),
+    "/api/v1/audit/verify": ({}, None),
+}
+
+
+def guarded_routes(client: TestClient) -> list[tuple[APIRoute, str]]:
+    from greenfin.api.v1 import router
+
+    found = []
+    for route in router.routes:
+        if isinstance(route, APIRoute):
+            for dependency in route.dependant.dependencies:
+                permission = getattr(dependency.call, "permission", None)
+                if permission:
+                    found.append((route, permission))
+    return found
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_every_route_allows_exactly_the_roles_holding_its_permission(client: TestClient, role: str) -> None:
+    routes = guarded_routes(client)
+    assert {route.path for route, _ in routes} == set(SAMPLES)  # every guarded route has a sample
+    headers = sign_in(client, role)
+    for route, permission in routes:
+        params, body = SAMPLES[route.path]
+        url = route.path.format(**params)
+        method = sorted(route.methods)[0]
+        response = client.request(method, url, json=body, headers=headers)
+        allowed = permission in PERMISSIONS[role]
+        if allowed:
+            assert response.status_code not in (401, 403), (role, method, url, response.text)
+        else:
+            assert response.status_code == 403, (role, method, url, response.status_code)
+
+
+def test_an_override_waits_for_a_second_person(client: TestClient, engine: Engine) -> None:
+    officer = sign_in(client, "officer")
+    proposed = client.post(
+        "/api/v1/loans/T-0002/label/override",
+        json={"reason": "实为屋顶光伏自用", "not_green": True},
+        headers=officer,
+    )
+    assert proposed.status_code == 202 and proposed.json()["status"] == "pending"
+    action = proposed.json()["id"]
+    with engine.connect() as connection:
+        assert connection.execute(select(func.count()).select_from(label_decisions)).scalar() == 0
+    assert (
+        client.post(f"/api/v1/approvals/{action}/approve", json={"note": ""}, headers=officer).status_code
+        == 403
+    )
+    checker = sign_in(client, "checker")
+    assert (
+        client.post(f"/api/v1/approvals/{action}/approve", json={"note": "同意"}, headers=checker).status_code
+        == 200
+    )
+    label = client.get("/api/v1/loans/T-0002/label").json()
+    assert label["decision"]["status"] == "not_green" and label["decision"]["actor"] == "checker"
+    again = client.post(f"/api/v1/approvals/{action}/approve", json={"note": ""}, headers=checker)
+    assert again.status_code == 409
+
+
+def test_the_checker_is_never_the_maker(client: TestClient) -> None:
+    both = sign_in(client, "officer2")  # holds OVERRIDE_LABEL and APPROVE_LABEL
+    action = client.post(
+        "/api/v1/loans/T-0002/label/override", json={"reason": "x", "not_green": True}, headers=both
+    ).json()["id"]
+    refused = client.post(f"/api/v1/approvals/{action}/approve", json={"note": ""}, headers=both)
+    assert refused.status_code == 409 and "提出人" in refused.json()["detail"]
+
+
+def test_an_idempotency_key_replays_instead_of_repeating(client: TestClient, engine: Engine) -> None:
+    headers = {**sign_in(client, "officer"), "Idempotency-Key": "req-42"}
+    body = {"reason": "重复提交", "not_green": True}
+    first = client.post("/api/v1/loans/T-0002/label/override", json=body, headers=headers)
+    second = client.post("/api/v1/loans/T-0002/label/override", json=body, headers=headers)
+    assert first.json() == second.json()
+    with engine.connect() as connection:
+        assert connection.execute(select(func.count()).select_from(pending_actions)).scalar() == 1
+
+
+def test_loans_are_paged_filtered_and_carry_an_etag(client: TestClient) -> None:
+    sign_in(client, "viewer")
+    page = client.get("/api/v1/loans", params={"size": 2, "page": 1}).json()
+    assert len(page["items"]) == 2 and page["total"] >= 3
+    green = client.get("/api/v1/loans", params={"status": "green"}).json()
+    assert all(item["label_status"] == "green" for item in green["items"])
+    one = client.get("/api/v1/loans/T-0001")
+    assert one.status_code == 200 and one.headers["etag"].startswith('"')
+    assert client.get("/api/v1/loans/NOPE").status_code == 404
+    assert client.get("/api/v1/loans", params={"size": 1000}).status_code == 422
+
+
+def test_benefits_assess_returns_the_trail(client: TestClient) -> None:
+    headers = sign_in(client, "officer")
+    spec = {"methodology": "renewable-power", "region_code": "431230", "reporting_year": 2025,
+            "inputs": {"generation": "21000万千瓦时"}}  # fmt: skip
+    result = client.post("/api/v1/benefits/assess", json=spec, headers=headers).json()
+    assert result["indicators"]["co2_reduced"] == pytest.approx(210_000 * 0.49)
+    bad = client.post("/api/v1/benefits/assess", json={"methodology": "x"}, headers=headers)
+    assert bad.status_code == 422
