@@ -246,6 +246,9 @@ def test_html_has_every_section_and_every_figure_links(demo: tuple[Engine, str],
                 rf"<div id='(F\d+)'><h3>[^<]*：{figure.count:,} 笔，{figure.balance_yuan:,.2f} 元</h3>", page
             )
             assert anchor, figure.key
+    # every table of balances has its bar chart beside it, one bar per category with a balance
+    charts = re.findall(r"<figure class='chart'><svg .*?</svg>", page)
+    assert charts and all(chart.count("<rect ") >= 2 for chart in charts)
     numbers = re.findall(r"<td class='num'>(?:<a [^>]+>)?([^<]*)<", page)
     assert numbers and all(
         n == "—" or n == "" or re.fullmatch(r"-?[\d,]+(\.\d+)? (元|笔|%|tCO2e|tce)", n) for n in numbers

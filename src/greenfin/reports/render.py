@@ -15,6 +15,7 @@ import os
 from collections.abc import Iterable, Iterator, Sequence
 from decimal import Decimal
 from functools import cache
+from html import escape
 from pathlib import Path
 from typing import Any, Final
 
@@ -129,6 +130,7 @@ def render_html(document: Document, path: Path) -> Path:
                     )
                     out.append("<tr>" + "".join(cells) + "</tr>")
                 out.append("</tbody></table>")
+                out.append(bar_chart(block))
         out.append("</section>")
     out.append("<section id='figures'><h2>附表一 各项数字对应的贷款 / loans behind each figure</h2>")
     for figure in figures:
@@ -161,6 +163,44 @@ def render_html(document: Document, path: Path) -> Path:
 
 
 # ---------------------------------------------------------------- XLSX and CSV
+
+
+def bar_chart(table: Table) -> str:
+    """An inline SVG bar chart of a table's first 元 column against its first column, or ''.
+
+    Drawn on the server with no script, so the report stays one self-contained file that opens
+    offline; the figures themselves stay in the table beside it.
+    """
+    column = next(
+        (i for i, h in enumerate(table.header) if any(isinstance(r[i], Amount) and r[i].unit == "元" for r in table.rows if i < len(r))),  # type: ignore[union-attr]
+        None,
+    )  # fmt: skip
+    if column is None:
+        return ""
+    bars = [
+        (str(row[0]) if isinstance(row[0], str) else row[0].text(), float(row[column].value or 0))  # type: ignore[union-attr]
+        for row in table.rows
+        if isinstance(row[column], Amount) and row[column].value is not None  # type: ignore[union-attr]
+    ]
+    bars = [(label, value) for label, value in bars if value > 0]
+    if len(bars) < 2:
+        return ""
+    top = max(value for _, value in bars)
+    width, row_height, label_width = 720, 22, 220
+    lines = [
+        f"<figure class='chart'><svg width='{width}' "
+        f"height='{row_height * len(bars) + 10}' role='img' aria-label='{escape(table.title)}'>"
+    ]
+    for index, (label, value) in enumerate(bars):
+        y = 5 + index * row_height
+        length = (width - label_width - 150) * value / top
+        lines.append(
+            f"<text x='{label_width - 6}' y='{y + 15}' text-anchor='end' font-size='12'>{escape(label[:18])}</text>"
+            f"<rect x='{label_width}' y='{y + 3}' width='{length:.1f}' height='{row_height - 6}' fill='#2e7d32'/>"
+            f"<text x='{label_width + length + 6:.1f}' y='{y + 15}' font-size='12'>{value / 10000:,.2f} 万元</text>"
+        )
+    lines.append(f"</svg><figcaption>{escape(table.title)}（万元）</figcaption></figure>")
+    return "".join(lines)
 
 
 def _number_format(amount: Amount) -> str:
