@@ -80,6 +80,10 @@ SAMPLES: dict[str, tuple[dict[str, Any], dict[str, Any] | None]] = {
     "/api/v1/prices/{series}": ({"series": "CEA"}, None),
     "/api/v1/pledges": ({}, None),
     "/api/v1/audit/verify": ({}, None),
+    "/api/v1/pledges/{pledge_id}/register": ({"pledge_id": "NOPE"}, {"reference": "R-1"}),
+    "/api/v1/pledges/{pledge_id}/release": ({"pledge_id": "NOPE"}, {"reason": "结清"}),
+    "/api/v1/cerf/batches": ({}, {"quarter": "2024Q1"}),
+    "/api/v1/cerf/batches/{batch_id}/submit": ({"batch_id": 999}, None),
 }
 
 
@@ -178,3 +182,57 @@ def test_benefits_assess_returns_the_trail(client: TestClient) -> None:
     assert result["indicators"]["co2_reduced"] == pytest.approx(210_000 * 0.49)
     bad = client.post("/api/v1/benefits/assess", json={"methodology": "x"}, headers=headers)
     assert bad.status_code == 422
+
+
+def test_cerf_submission_and_pledge_release_wait_for_a_checker(client: TestClient, engine: Engine) -> None:
+    import datetime as dt
+    from decimal import Decimal
+
+    from greenfin.model.entities import Instrument
+    from greenfin.service import collateral
+
+    add_user(engine, "custodian", PASSWORD, ["collateral_officer"], actor="admin")
+    collateral.add_holding(
+        engine, holding_id="H1", holder_credit_code="91330100799655058B", instrument=Instrument.CEA,
+        price_series="CEA", registry_account="A-1", quantity=Decimal(1000), actor="custodian",
+    )  # fmt: skip
+    collateral.apply_pledge(
+        engine, pledge_id="P1", holding_id="H1", loan_ids=["T-0001"], quantity=Decimal(600),
+        pledged_on=dt.date(2025, 3, 1), actor="custodian",
+    )  # fmt: skip
+    officer = sign_in(client, "officer")
+    register = client.post(
+        "/api/v1/pledges/P1/register", json={"reference": "CEA-ZY-1"}, headers=officer
+    ).json()
+    batch = client.post("/api/v1/cerf/batches", json={"quarter": "2024Q2"}, headers=officer).json()
+    submit = client.post(f"/api/v1/cerf/batches/{batch['batch_id']}/submit", headers=officer).json()
+    assert register["status"] == submit["status"] == "pending"
+    checker = sign_in(client, "checker")
+    for action in (register["id"], submit["id"]):
+        assert (
+            client.post(
+                f"/api/v1/approvals/{action}/approve", json={"note": "同意"}, headers=checker
+            ).status_code
+            == 200
+        )
+    release = client.post(
+        "/api/v1/pledges/P1/release", json={"reason": "结清"}, headers=sign_in(client, "officer")
+    ).json()
+    assert client.post(f"/api/v1/approvals/{release['id']}/approve", json={"note": ""},
+                       headers=sign_in(client, "auditor")).status_code == 403  # fmt: skip
+    checker = sign_in(client, "checker")
+    assert (
+        client.post(
+            f"/api/v1/approvals/{release['id']}/approve", json={"note": ""}, headers=checker
+        ).status_code
+        == 200
+    )
+    from greenfin.service.approvals import submitted
+    from greenfin.store.schema import pledges
+
+    with engine.connect() as connection:
+        assert (
+            connection.execute(select(pledges.c.state).where(pledges.c.pledge_id == "P1")).scalar_one()
+            == "released"
+        )
+    assert submitted(engine, batch["batch_id"])

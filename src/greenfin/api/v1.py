@@ -21,6 +21,8 @@ from greenfin.reference.factors import POLICIES
 from greenfin.service import approvals, audit, identification
 from greenfin.service.audit import verify_chain
 from greenfin.service.auth import LoginRefused, Principal, create_token, login
+from greenfin.service.cerf import run_batch
+from greenfin.service.permissions import APPROVER
 from greenfin.store.schema import borrowers, idempotency_keys, loan_labels, loans, pledges, prices
 
 router = APIRouter(prefix="/api/v1")
@@ -299,6 +301,12 @@ def list_approvals(
 
 
 def _decide(action_id: int, request: Request, who: Principal, body: NoteIn, approve: bool) -> dict[str, Any]:
+    kind = approvals.kind_of(_engine(request), action_id)
+    if kind is None:
+        raise HTTPException(404, f"待复核操作 {action_id} 不存在 / no such proposal")
+    needed = APPROVER[kind]
+    if needed not in who.permissions:
+        raise HTTPException(403, f"无权限 {needed} / missing permission {needed}")
     try:
         if approve:
             approvals.approve(_engine(request), action_id, checker=who.username, note=body.note)
@@ -382,3 +390,80 @@ def audit_verify(request: Request, who: Annotated[Principal, Depends(need("READ_
     with _engine(request).connect() as connection:
         count, problems = verify_chain(connection)
     return {"records": count, "intact": not problems, "problems": [p.problem_zh for p in problems[:50]]}
+
+
+class RegisterIn(Strict):
+    reference: str = Field(
+        min_length=1, max_length=100, description="登记机构的质押登记编号 / registry reference"
+    )
+
+
+class ReleaseIn(Strict):
+    reason: str = Field(min_length=1, max_length=2000, description="解押理由 / reason")
+
+
+class QuarterIn(Strict):
+    quarter: str = Field(pattern=r"^\d{4}Q[1-4]$", description="季度，如 2026Q3 / quarter")
+
+
+PledgeId = Annotated[str, Path(min_length=1, max_length=64, description="质押编号 / pledge id")]
+
+
+def _propose(
+    request: Request, who: Principal, kind: str, entity: str, payload: dict[str, Any], key: str | None
+) -> PendingOut:
+    replay = _idempotent(request, who, key)
+    if replay is not None:
+        return PendingOut(**replay)
+    try:
+        action_id = approvals.propose(_engine(request), kind, entity, payload, maker=who.username)
+    except approvals.ApprovalProblem as exc:
+        raise HTTPException(422, str(exc)) from None
+    out = PendingOut(
+        id=action_id, kind=kind, entity_id=entity, payload=payload, maker=who.username, status="pending"
+    )
+    _remember(request, who, key, 202, out.model_dump())
+    return out
+
+
+@router.post("/pledges/{pledge_id}/register", status_code=202, response_model=PendingOut, tags=["collateral"])
+def propose_registration(
+    pledge_id: PledgeId, body: RegisterIn, request: Request, who: Annotated[Principal, Depends(need("REGISTER_PLEDGE"))],
+    idempotency_key: IdempotencyKey = None,
+) -> PendingOut:  # fmt: skip
+    """提出质押登记（审批人复核后生效）/ propose a pledge's registration for approval."""
+    return _propose(request, who, "pledge_register", pledge_id, body.model_dump(), idempotency_key)
+
+
+@router.post("/pledges/{pledge_id}/release", status_code=202, response_model=PendingOut, tags=["collateral"])
+def propose_release(
+    pledge_id: PledgeId, body: ReleaseIn, request: Request, who: Annotated[Principal, Depends(need("REGISTER_PLEDGE"))],
+    idempotency_key: IdempotencyKey = None,
+) -> PendingOut:  # fmt: skip
+    """提出解押（审批人复核后生效）/ propose a release for approval."""
+    return _propose(request, who, "pledge_release", pledge_id, body.model_dump(), idempotency_key)
+
+
+@router.post("/cerf/batches", tags=["cerf"])
+def cerf_batch(
+    body: QuarterIn, request: Request, who: Annotated[Principal, Depends(need("RUN_CERF"))]
+) -> dict[str, Any]:
+    """生成或重算季度批次（内容不变则不改动，变化则记为更正）/ run a quarter's batch."""
+    try:
+        batch = run_batch(_engine(request), body.quarter, actor=who.username)
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from None
+    return {
+        "batch_id": batch.batch_id, "quarter": batch.quarter, "revision": batch.revision, "changed": batch.changed,
+        "amends": batch.amends, "loans": len(batch.decisions), "eligible": len(batch.eligible),
+        "facility_yuan": str(Decimal(sum(d.facility_fen for _, d in batch.eligible)) / 100),
+    }  # fmt: skip
+
+
+@router.post("/cerf/batches/{batch_id}/submit", status_code=202, response_model=PendingOut, tags=["cerf"])
+def cerf_submit(
+    batch_id: ActionId, request: Request, who: Annotated[Principal, Depends(need("SUBMIT_CERF"))],
+    idempotency_key: IdempotencyKey = None,
+) -> PendingOut:  # fmt: skip
+    """提出报送批次（审批人复核后生效）/ propose the batch's submission for approval."""
+    return _propose(request, who, "cerf_submit", str(batch_id), {}, idempotency_key)

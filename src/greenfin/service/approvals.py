@@ -11,10 +11,15 @@ from typing import Any
 
 from sqlalchemy import Engine, insert, select, update
 
-from greenfin.service import audit, identification
-from greenfin.store.schema import loans, pending_actions
+from greenfin.service import audit, collateral, identification
+from greenfin.store.schema import cerf_batches, loans, pending_actions, pledges
 
-KINDS = {"label_override": "改判绿色识别结果"}
+KINDS = {
+    "label_override": "改判绿色识别结果",
+    "pledge_register": "质押登记",
+    "pledge_release": "解押",
+    "cerf_submit": "报送碳减排支持工具批次",
+}
 
 
 class ApprovalProblem(ValueError):
@@ -29,9 +34,23 @@ def propose(engine: Engine, kind: str, entity_id: str, payload: dict[str, Any], 
             raise ApprovalProblem("改判须写明理由 / a reason is required")
         if not payload.get("not_green") and not payload.get("item_code"):
             raise ApprovalProblem("改判须给出目录条目或改为非绿色 / give an item or not_green")
+    if (
+        kind in ("pledge_register", "pledge_release")
+        and not str(payload.get("reference" if kind == "pledge_register" else "reason") or "").strip()
+    ):
+        raise ApprovalProblem("须写明登记编号或解押理由 / a registry reference or reason is required")
     with engine.begin() as connection:
-        if connection.execute(select(loans.c.loan_id).where(loans.c.loan_id == entity_id)).first() is None:
-            raise ApprovalProblem(f"贷款 {entity_id} 不存在 / no such loan")
+        table, column, what = {
+            "label_override": (loans, loans.c.loan_id, "贷款"),
+            "pledge_register": (pledges, pledges.c.pledge_id, "质押"),
+            "pledge_release": (pledges, pledges.c.pledge_id, "质押"),
+            "cerf_submit": (cerf_batches, cerf_batches.c.id, "批次"),
+        }[kind]
+        key: Any = int(entity_id) if kind == "cerf_submit" and entity_id.isdigit() else entity_id
+        if kind == "cerf_submit" and not isinstance(key, int):
+            raise ApprovalProblem(f"批次编号应为数字：{entity_id!r}")
+        if connection.execute(select(column).select_from(table).where(column == key)).first() is None:
+            raise ApprovalProblem(f"{what} {entity_id} 不存在 / not found")
         action_id = connection.execute(
             insert(pending_actions).values(
                 kind=kind, entity_id=entity_id, payload=audit.jsonable(payload), maker=maker, made_at=audit.now(),
@@ -41,6 +60,14 @@ def propose(engine: Engine, kind: str, entity_id: str, payload: dict[str, Any], 
         audit.record(connection, actor=maker, action="propose", entity=kind, entity_id=entity_id,
                      detail={"pending_action": action_id, **audit.jsonable(payload)})  # fmt: skip
     return int(action_id)
+
+
+def kind_of(engine: Engine, action_id: int) -> str | None:
+    with engine.connect() as connection:
+        kind = connection.execute(
+            select(pending_actions.c.kind).where(pending_actions.c.id == action_id)
+        ).scalar()
+    return None if kind is None else str(kind)
 
 
 def pending(engine: Engine, status: str = "pending") -> list[dict[str, Any]]:
@@ -74,7 +101,6 @@ def approve(engine: Engine, action_id: int, *, checker: str, note: str = "") -> 
     action = _load(engine, action_id)
     if action["maker"] == checker:
         raise ApprovalProblem("复核人不能是提出人 / the checker cannot be the maker")
-    payload = action["payload"]
     with engine.begin() as connection:  # claim it first: of two checkers racing, one wins
         claimed = connection.execute(
             update(pending_actions)
@@ -84,11 +110,7 @@ def approve(engine: Engine, action_id: int, *, checker: str, note: str = "") -> 
     if claimed != 1:
         raise ApprovalProblem(f"待复核操作 {action_id} 已被处理")
     try:
-        result = identification.decide(
-            engine, action["entity_id"], action="override",
-            reason=f"{payload['reason']}（提出：{action['maker']}，复核：{checker}）", actor=checker,
-            item_code=payload.get("item_code"), not_green=bool(payload.get("not_green")),
-        )  # fmt: skip
+        result = _carry_out(engine, action, checker)
     except Exception:
         with engine.begin() as connection:  # the change failed: the proposal waits again
             connection.execute(
@@ -101,6 +123,38 @@ def approve(engine: Engine, action_id: int, *, checker: str, note: str = "") -> 
         audit.record(connection, actor=checker, action="approve", entity=action["kind"], entity_id=action["entity_id"],
                      detail={"pending_action": action_id, "maker": action["maker"], "note": note})  # fmt: skip
     return result
+
+
+def _carry_out(engine: Engine, action: dict[str, Any], checker: str) -> dict[str, Any]:
+    """Run the proposed change as the checker, naming the maker in its record."""
+    payload, kind, entity = action["payload"], action["kind"], action["entity_id"]
+    signed = f"（提出：{action['maker']}，复核：{checker}）"
+    if kind == "label_override":
+        return identification.decide(
+            engine, entity, action="override", reason=f"{payload['reason']}{signed}", actor=checker,
+            item_code=payload.get("item_code"), not_green=bool(payload.get("not_green")),
+        )  # fmt: skip
+    if kind == "pledge_register":
+        collateral.register_pledge(engine, entity, payload["reference"], actor=checker)
+        return {"pledge_id": entity, "state": "registered"}
+    if kind == "pledge_release":
+        collateral.release(engine, entity, reason=f"{payload['reason']}{signed}", actor=checker)
+        return {"pledge_id": entity, "state": "released"}
+    with engine.begin() as connection:  # cerf_submit: the batch revision is submitted as it stands
+        audit.record(connection, actor=checker, action="submit", entity="cerf_batch", entity_id=entity,
+                     detail={"maker": action["maker"]})  # fmt: skip
+    return {"batch_id": int(entity), "submitted": True}
+
+
+def submitted(engine: Engine, batch_id: int) -> bool:
+    """Whether a CERF batch revision was submitted (its submission approved)."""
+    with engine.connect() as connection:
+        return connection.execute(
+            select(pending_actions.c.id).where(
+                pending_actions.c.kind == "cerf_submit", pending_actions.c.entity_id == str(batch_id),
+                pending_actions.c.status == "approved",
+            )
+        ).first() is not None  # fmt: skip
 
 
 def reject(engine: Engine, action_id: int, *, checker: str, note: str) -> None:

@@ -36,6 +36,8 @@ def quarter_days(quarter: str) -> tuple[dt.date, dt.date]:
     if not match:
         raise ValueError(f"季度格式应为 2026Q3：{quarter!r} / quarter must look like 2026Q3")
     year, number = int(match.group(1)), int(match.group(2))
+    if not 2000 <= year <= 2100:
+        raise ValueError(f"季度年份超出范围（2000–2100）：{quarter!r} / year out of range")
     first = dt.date(year, 3 * number - 2, 1)
     last = dt.date(year + (number == 4), 1 if number == 4 else 3 * number + 1, 1) - dt.timedelta(days=1)
     return first, last

@@ -48,8 +48,10 @@ STATE_ZH = {
 STATUS_ZH = {"normal": "正常", "warning": "预警", "liquidation": "低于平仓线"}
 LIVE = (PledgeState.REGISTERED, PledgeState.WARNING, PledgeState.TOPPED_UP, PledgeState.PARTIALLY_RELEASED)
 ENDED = (PledgeState.RELEASED, PledgeState.ENFORCED)
-OFFICER = ("collateral_officer",)
-MANAGER = ("collateral_manager",)
+#: Roles per kind of command.  A checker (审批人) carries out registrations and releases that an
+#: officer proposed through maker-checker (service/approvals.py), so the checker holds both.
+OFFICER = ("collateral_officer", "officer", "checker")
+MANAGER = ("collateral_manager", "checker")
 RISK = ("risk_manager", "collateral_manager", "collateral_officer")
 SYSTEM = "system"  # actor of automatic transitions (预警 raised by a revaluation)
 

@@ -23,14 +23,17 @@ READS = frozenset(
 )
 PERMISSIONS: dict[str, frozenset[str]] = {
     "officer": READS | {"IMPORT_LOAN", "RUN_LABEL", "CONFIRM_LABEL", "OVERRIDE_LABEL", "ASSESS_BENEFIT",
-                        "IMPORT_PRICE", "REGISTER_PLEDGE", "RUN_CERF"},
-    "checker": READS | {"APPROVE_LABEL", "APPROVE_PLEDGE", "RELEASE_PLEDGE"},
+                        "IMPORT_PRICE", "REGISTER_PLEDGE", "RUN_CERF", "SUBMIT_CERF"},
+    "checker": READS | {"APPROVE_LABEL", "APPROVE_PLEDGE", "RELEASE_PLEDGE", "APPROVE_CERF"},
     "risk_manager": READS | {"ASSESS_BENEFIT", "REVALUE_PLEDGE"},
     "auditor": READS | {"READ_AUDIT"},
     "collateral_officer": READS | {"REGISTER_PLEDGE", "IMPORT_PRICE"},
     "collateral_manager": READS | {"RELEASE_PLEDGE", "APPROVE_PLEDGE"},
     "viewer": READS,
 }  # fmt: skip
+#: The permission that approves each kind of proposal (service/approvals.py).
+APPROVER = {"label_override": "APPROVE_LABEL", "pledge_register": "APPROVE_PLEDGE",
+            "pledge_release": "APPROVE_PLEDGE", "cerf_submit": "APPROVE_CERF"}  # fmt: skip
 PERMISSIONS["admin"] = frozenset().union(*PERMISSIONS.values()) | {"MANAGE_USER", "READ_AUDIT"}
 ALL_PERMISSIONS = PERMISSIONS["admin"]
 
