@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint bench-import bench-classify bench-benefits bench-collateral evaluate-labels clean
+.PHONY: demo test lint bench-import bench-classify bench-benefits bench-collateral bench-web evaluate-labels clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,9 @@ bench-benefits: .stamp-dev
 
 bench-collateral: .stamp-run
 	$(BIN)/python bench/collateral.py $(BENCH_ARGS)
+
+bench-web: .stamp-dev
+	$(BIN)/python bench/web.py $(BENCH_ARGS)
 
 evaluate-labels: .stamp-run
 	$(BIN)/greenfin label evaluate tests/data/classification_eval.csv --split test

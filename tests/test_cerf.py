@@ -158,3 +158,26 @@ def test_running_a_quarter_again_changes_nothing_and_an_amendment_is_recorded(de
             )
         ).scalar_one()
     assert any("不是已认定的绿色贷款" in reason for reason in stored)
+
+
+def test_the_sql_summary_equals_the_green_book_loan_by_loan(demo_book: Engine) -> None:
+    """The dashboard's SQL aggregation gives what the green book gives, loan by loan, summed."""
+    from collections import Counter
+
+    from greenfin.service.green_book import book_summary
+
+    identification.decide(
+        demo_book, TONGDAO_WIND.loan_id, action="override", reason="复核", not_green=True, actor="x"
+    )
+    book = list(green_book(demo_book, DEFAULT_POLICY, 2025))
+    summary = book_summary(demo_book, DEFAULT_POLICY, 2025)
+    assert summary.counts == dict(Counter(loan.status for loan in book))
+    green = [loan for loan in book if loan.green and loan.currency == "CNY"]
+    assert summary.green_fen == sum(loan.balance_fen for loan in green)
+    by_level1: Counter[tuple[str, str]] = Counter()
+    for loan in green:
+        by_level1[(loan.catalogue or "", loan.level1_code or "—")] += loan.balance_fen
+    assert {(v, c): fen for (v, c, _n), fen in summary.green_by_level1.items()} == dict(by_level1)
+    with_benefit = [loan for loan in book if loan.green and loan.co2_reduced_t is not None]
+    assert summary.benefit_loans == len(with_benefit)
+    assert summary.co2_t == pytest.approx(sum(loan.co2_reduced_t or 0 for loan in with_benefit))

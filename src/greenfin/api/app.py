@@ -14,7 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from greenfin.api import v1
-from greenfin.api.security import Signer
+from greenfin.api.security import PrincipalCache, Signer
 from greenfin.store.database import open_store
 
 log = logging.getLogger("greenfin.api")
@@ -28,6 +28,7 @@ def create_app(url: str | None = None, *, secret: bytes | None = None) -> FastAP
     )
     app.state.engine = open_store(url)
     app.state.signer = Signer(secret)
+    app.state.principals = PrincipalCache()
     app.include_router(v1.router)
     try:
         pages = importlib.import_module("greenfin.web.pages")

@@ -22,6 +22,7 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, Response
 from sqlalchemy import Engine
+from starlette.concurrency import run_in_threadpool
 
 from greenfin.service.auth import Principal, session_principal, token_principal
 
@@ -76,15 +77,41 @@ def current_session(request: Request) -> Session | None:
     return signer.load(value) if value else None
 
 
+class PrincipalCache:
+    """Who a token or session belongs to, remembered for a few seconds.
+
+    Every request needs its caller; reading the user (and the token) from the store each time
+    costs more than most routes' work and serialises a busy client on the database.  A revoked
+    token or deactivated account therefore stops working within ``ttl`` seconds.
+    """
+
+    def __init__(self, ttl: float = 10.0) -> None:
+        self.ttl = ttl
+        self._seen: dict[str, tuple[float, Principal]] = {}
+
+    def get(self, key: str) -> Principal | None:
+        hit = self._seen.get(key)
+        return hit[1] if hit is not None and hit[0] > time.monotonic() else None
+
+    def put(self, key: str, who: Principal) -> Principal:
+        if len(self._seen) > 10_000:
+            self._seen.clear()
+        self._seen[key] = (time.monotonic() + self.ttl, who)
+        return who
+
+
 async def principal(request: Request) -> Principal:
     """The caller: an API token, else a session cookie (with its CSRF token on changes); else 401."""
     engine: Engine = request.app.state.engine
+    cache: PrincipalCache = request.app.state.principals
     header = request.headers.get("authorization", "")
     if header.lower().startswith("bearer "):
-        found = token_principal(engine, header[7:].strip())
+        token = header[7:].strip()
+        key = "token:" + hashlib.sha256(token.encode()).hexdigest()
+        found = cache.get(key) or await run_in_threadpool(token_principal, engine, token)
         if found is None:
             raise HTTPException(401, "API 令牌无效或已吊销 / invalid or revoked token")
-        return found
+        return cache.put(key, found)
     session = current_session(request)
     if session is None:
         raise HTTPException(401, "请先登录 / sign in first")
@@ -96,10 +123,11 @@ async def principal(request: Request) -> Principal:
             sent = str((await request.form()).get("csrf_token") or "")
         if not sent or not hmac.compare_digest(sent, session.csrf):
             raise HTTPException(403, "CSRF 校验失败 / CSRF token missing or wrong")
-    found = session_principal(engine, session.username)
+    key = "user:" + session.username
+    found = cache.get(key) or await run_in_threadpool(session_principal, engine, session.username)
     if found is None:
         raise HTTPException(401, "账户不存在或已停用 / account not active")
-    return found
+    return cache.put(key, found)
 
 
 def need(permission: str) -> Callable[..., object]:

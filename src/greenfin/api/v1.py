@@ -342,7 +342,7 @@ def reject_action(
 
 
 @router.post("/benefits/assess", tags=["benefits"])
-def assess_benefits(
+async def assess_benefits(
     body: dict[str, Any], request: Request, who: Annotated[Principal, Depends(need("ASSESS_BENEFIT"))],
     policy: str = Query("provincial", pattern="^(provincial|regional|national|coal-equivalent|pcaf)$"),
 ) -> dict[str, Any]:  # fmt: skip

@@ -132,15 +132,27 @@ def create_token(engine: Engine, username: str, name: str) -> str:
     return token
 
 
+#: A token's last use is written at most this often: a busy client must not turn every read into a write.
+LAST_USED_EVERY = dt.timedelta(minutes=1)
+
+
 def token_principal(engine: Engine, token: str) -> Principal | None:
     digest = hashlib.sha256(token.encode()).hexdigest()
-    with engine.begin() as connection:
+    with engine.connect() as connection:
         row = connection.execute(
-            select(api_tokens.c.username, api_tokens.c.revoked).where(api_tokens.c.token_hash == digest)
+            select(api_tokens.c.username, api_tokens.c.revoked, api_tokens.c.last_used_at).where(
+                api_tokens.c.token_hash == digest
+            )
         ).first()
-        if row is None or row.revoked:
-            return None
-        connection.execute(
-            update(api_tokens).where(api_tokens.c.token_hash == digest).values(last_used_at=audit.now())
-        )
+    if row is None or row.revoked:
+        return None
+    moment = audit.now()
+    last = row.last_used_at
+    if last is not None and last.tzinfo is None:
+        last = last.replace(tzinfo=dt.UTC)
+    if last is None or moment - last > LAST_USED_EVERY:
+        with engine.begin() as connection:
+            connection.execute(
+                update(api_tokens).where(api_tokens.c.token_hash == digest).values(last_used_at=moment)
+            )
     return _principal(engine, row.username, "token")

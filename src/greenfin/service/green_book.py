@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, case, func, select
 
 from greenfin.benefits.assess import Place, assess_columns
 from greenfin.benefits.renewable_power import METHODOLOGY as RENEWABLE
@@ -188,3 +188,94 @@ def _benefits(
         )
         for i, r in enumerate(chosen)
     }
+
+
+@dataclass(slots=True)
+class BookSummary:
+    """The green book at a glance, counted in the database (a dashboard on a million loans)."""
+
+    counts: dict[str | None, int]  # status that counts → loans (None: never labelled)
+    green_by_level1: dict[tuple[str, str, str], int]  # (catalogue, level-1 code, name) → 分, CNY only
+    green_fen: int
+    foreign_green: int
+    co2_t: float
+    coal_tce: float
+    benefit_loans: int
+
+
+def _label_that_counts() -> tuple[Any, Any, Any, Any]:
+    """SQL for the label that counts: the latest officer decision, else the latest engine run."""
+    latest = select(func.max(loan_labels.c.run_id)).scalar_subquery()
+    engine_label = (
+        select(loan_labels.c.loan_id, loan_labels.c.status, loan_labels.c.item_code, loan_labels.c.catalogue)
+        .where(loan_labels.c.run_id == latest)
+        .subquery("engine_label")
+    )
+    last_decision = (
+        select(label_decisions.c.loan_id, func.max(label_decisions.c.id).label("id"))
+        .group_by(label_decisions.c.loan_id)
+        .subquery("last_decision")
+    )
+    decision = (
+        select(label_decisions.c.loan_id, label_decisions.c.status, label_decisions.c.item_code, label_decisions.c.catalogue)
+        .join(last_decision, label_decisions.c.id == last_decision.c.id)
+        .subquery("decision")
+    )  # fmt: skip
+    joined = loans.outerjoin(engine_label, engine_label.c.loan_id == loans.c.loan_id).outerjoin(
+        decision, decision.c.loan_id == loans.c.loan_id
+    )
+    status = func.coalesce(decision.c.status, engine_label.c.status)
+    decided = decision.c.status.is_not(None)
+    item = case((decided, decision.c.item_code), else_=engine_label.c.item_code)
+    version = case((decided, decision.c.catalogue), else_=engine_label.c.catalogue)
+    return joined, status, item, version
+
+
+def book_summary(engine: Engine, policy: FactorPolicy, reporting_year: int) -> BookSummary:
+    """Counts, CNY green balances by level 1 and attributed benefits, grouped in SQL."""
+    joined, status, item, version = _label_that_counts()
+    query = (
+        select(status, version, item, loans.c.currency, func.count(), func.sum(loans.c.balance_fen))
+        .select_from(joined)
+        .group_by(status, version, item, loans.c.currency)
+    )
+    counts: dict[str | None, int] = {}
+    by_level1: dict[tuple[str, str, str], int] = {}
+    green_fen = foreign = 0
+    with engine.connect() as connection:
+        for row_status, row_version, row_item, currency, count, balance in connection.execute(query):
+            counts[row_status] = counts.get(row_status, 0) + int(count)
+            if row_status != "green":
+                continue
+            if currency != "CNY":
+                foreign += int(count)
+                continue
+            if row_item and row_version:
+                level1 = catalogue(str(row_version)).level1_of(str(row_item))
+                key = (str(row_version), level1.code, level1.name_zh)
+            else:
+                key = ("", "—", "—")
+            by_level1[key] = by_level1.get(key, 0) + int(balance or 0)
+            green_fen += int(balance or 0)
+        rows = [
+            dict(r)
+            for r in connection.execute(
+                select(
+                    loans.c.loan_id, loans.c.balance_fen, borrowers.c.region_code, projects.c.name.label("project_name"),
+                    projects.c.project_type, projects.c.region_code.label("project_region"),
+                    projects.c.annual_generation_mwh, projects.c.total_investment_fen,
+                )
+                .select_from(joined.join(borrowers).join(projects))
+                .where(status == "green", projects.c.annual_generation_mwh.is_not(None))
+            ).mappings()
+        ]  # fmt: skip
+    benefits = _benefits(rows, policy, reporting_year)
+    return BookSummary(
+        counts=counts,
+        green_by_level1=dict(sorted(by_level1.items())),
+        green_fen=green_fen,
+        foreign_green=foreign,
+        co2_t=sum(co2 for co2, _ in benefits.values()),
+        coal_tce=sum(coal for _, coal in benefits.values()),
+        benefit_loans=len(benefits),
+    )

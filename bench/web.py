@@ -1,0 +1,180 @@
+"""Benchmark: the web app and API on a big book, served by uvicorn on loopback.
+
+Run with ``make bench-web`` (or ``.venv/bin/python bench/web.py --loans 1000000``).
+
+- builds (once, then reuses) a SQLite store with the generated book, imported and labelled;
+- serves it with uvicorn in its own process;
+- times the loan list (first and a deep page) and, when the pages are installed, the dashboard
+  and the loan-list page: median and worst of 20 requests, against the floor of the same SQL
+  run directly on the store in this process;
+- fires single-project benefit assessments from 100 concurrent clients and reports p50/p99
+  latency, against the same assessment called in-process (the server's floor).
+
+Targets (issue 7): pages <= 300 ms; assessment p99 <= 50 ms under 100 concurrent requests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+from sqlalchemy import func, select
+
+from greenfin.benefits.projects import assess_project
+from greenfin.demo.generator import write_book
+from greenfin.reference.factors import DEFAULT_POLICY
+from greenfin.service.auth import create_token
+from greenfin.service.identification import label_book
+from greenfin.service.importing import import_files
+from greenfin.service.users import add_user
+from greenfin.store.database import open_store
+from greenfin.store.schema import borrowers, loans, users
+
+PAGE_TARGET_MS = 300.0
+P99_TARGET_MS = 50.0
+PROJECT = {
+    "methodology": "renewable-power", "technology": "wind", "region_code": "431230", "reporting_year": 2025,
+    "capacity": "100 MW", "inputs": {"generation": "21000万千瓦时"}, "loan_balance": "48000万元",
+    "total_investment": "70000万元",
+}  # fmt: skip
+
+
+def build(directory: Path, size: int) -> str:
+    directory.mkdir(parents=True, exist_ok=True)
+    url = f"sqlite:///{directory / f'book_{size}.db'}"
+    engine = open_store(url)
+    with engine.connect() as connection:
+        have = connection.execute(select(func.count()).select_from(loans)).scalar() or 0
+    if have != size:
+        started = time.perf_counter()
+        book = write_book(directory / f"book_{size}.csv", size, 20261126)
+        import_files(engine, [book], actor="bench")
+        label_book(engine, actor="bench")
+        print(f"built a {size:,}-loan store in {time.perf_counter() - started:.0f} s: {url}")
+    with engine.connect() as connection:
+        known = connection.execute(select(users.c.username).where(users.c.username == "bench")).first()
+    if known is None:
+        add_user(engine, "bench", "bench-password-1", ["admin"], actor="bench")
+    return url
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def timed(client: httpx.Client, path: str, headers: dict[str, str], runs: int = 20) -> tuple[float, float]:
+    samples = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        response = client.get(path, headers=headers)
+        samples.append((time.perf_counter() - started) * 1000)
+        response.raise_for_status()
+    return statistics.median(samples), max(samples)
+
+
+async def storm(base: str, token: str, clients: int, each: int) -> list[float]:
+    latencies: list[float] = []
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as client:
+
+        async def one_client() -> None:
+            for _ in range(each):
+                started = time.perf_counter()
+                response = await client.post(
+                    "/api/v1/benefits/assess", json=PROJECT, headers={"Authorization": f"Bearer {token}"}
+                )
+                latencies.append((time.perf_counter() - started) * 1000)
+                response.raise_for_status()
+
+        await asyncio.gather(*(one_client() for _ in range(clients)))  # warm-up: connections opened
+        latencies.clear()
+        await asyncio.gather(*(one_client() for _ in range(clients)))
+    return latencies
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--loans", type=int, default=1_000_000)
+    parser.add_argument("--dir", type=Path, default=Path("/tmp/greenfin-bench-web"))
+    parser.add_argument("--clients", type=int, default=100)
+    parser.add_argument("--each", type=int, default=20, help="assessments per client")
+    args = parser.parse_args()
+
+    url = build(args.dir, args.loans)
+    engine = open_store(url)
+    token = create_token(engine, "bench", f"bench {time.time():.0f}")
+    # floors, in this process
+    started = time.perf_counter()
+    with engine.connect() as connection:
+        connection.execute(select(func.count()).select_from(loans.join(borrowers))).scalar()
+        connection.execute(select(loans).order_by(loans.c.loan_id).limit(50).offset(args.loans // 2)).all()
+    sql_floor = (time.perf_counter() - started) * 1000
+    started = time.perf_counter()
+    for _ in range(200):
+        assess_project(PROJECT, DEFAULT_POLICY)
+    assess_floor = (time.perf_counter() - started) * 1000 / 200
+
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-c", f"import uvicorn; from greenfin.api.app import create_app; "
+         f"uvicorn.run(create_app({url!r}), host='127.0.0.1', port={port}, log_level='warning')"],
+        env={**os.environ, "GREENFIN_SECRET_KEY": os.environ.get("GREENFIN_SECRET_KEY", "bench-only-key")},
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        with httpx.Client(base_url=base, timeout=60) as client:
+            for _ in range(100):
+                try:
+                    client.get("/openapi.json")
+                    break
+                except httpx.TransportError:
+                    time.sleep(0.2)
+            headers = {"Authorization": f"Bearer {token}"}
+            results = {
+                "API loan list, page 1": timed(client, "/api/v1/loans?page=1&size=50", headers),
+                "API loan list, middle page": timed(
+                    client, f"/api/v1/loans?page={args.loans // 100}&size=50", headers
+                ),
+            }
+            cookies_ok = client.post(
+                "/api/v1/auth/login", json={"username": "bench", "password": "bench-password-1"}
+            )
+            if cookies_ok.status_code == 200 and client.get("/", follow_redirects=False).status_code == 200:
+                results["dashboard page"] = timed(client, "/", {})
+                results["loan list page"] = timed(client, "/loans", {})
+        latencies = asyncio.run(storm(base, token, args.clients, args.each))
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+    worst_page = max(median for median, _ in results.values())
+    ordered = sorted(latencies)
+    p50 = ordered[len(ordered) // 2]
+    p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+    print(f"book: {args.loans:,} loans; SQL floor (count + a deep page, in process) {sql_floor:.0f} ms")
+    for name, (median, worst) in results.items():
+        print(
+            f"{name:28s}: median {median:7.1f} ms, worst {worst:7.1f} ms  ({median / sql_floor:.1f}x the SQL floor)"
+        )
+    print(
+        f"assessment, {args.clients} concurrent clients x {args.each}: p50 {p50:.1f} ms, p99 {p99:.1f} ms "
+        f"(in-process floor {assess_floor:.2f} ms; p50 {p50 / assess_floor:.0f}x it)"
+    )
+    met = worst_page <= PAGE_TARGET_MS and p99 <= P99_TARGET_MS
+    print(json.dumps({"pages_ms": round(worst_page, 1), "p99_ms": round(p99, 1), "targets_met": met}))
+    return 0 if met else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

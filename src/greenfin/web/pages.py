@@ -1,0 +1,758 @@
+"""The pages: thin routes over the services, each naming the permission it needs.
+
+Each guarded route depends on ``need(PERMISSION)`` exactly as the REST API does, so the rules live
+in one place (``service/permissions.py``) and a page can do nothing the API would refuse.  The
+routes use :class:`PageRoute`, which turns the API's answers into what a browser needs: "sign in
+first" (401) becomes a redirect to ``/login``, and a refusal (403, missing permission or CSRF
+token) becomes a page in the user's language instead of JSON.
+
+Every form carries the session's CSRF token as ``csrf_token``; ``api.security.principal`` checks
+it.  The sign-in form, made before there is a session, carries a token of its own, kept in a
+short-lived cookie (double submit), so another site cannot sign a user in to an account of its
+choosing.  Changes answer with a redirect (post/redirect/get), so reloading a page never repeats
+an approval or an import.
+
+The routes are plain ``def``: the services are synchronous and some are slow (an import, the
+green book behind the dashboard), so FastAPI runs them in its thread pool instead of the event loop.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hmac
+import json
+import mimetypes
+import re
+import secrets
+import shutil
+import tempfile
+from collections.abc import Callable, Coroutine, Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import quote, urlsplit
+
+from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, Request, Response, UploadFile
+from fastapi.responses import FileResponse, HTMLResponse, PlainTextResponse, RedirectResponse
+from fastapi.routing import APIRoute
+from fastapi.templating import Jinja2Templates
+from sqlalchemy import Engine, and_, case, func, or_, select
+
+from greenfin.api.security import COOKIE, Signer, current_session, need, principal, start_session
+from greenfin.benefits.indicators import BY_KEY as INDICATORS
+from greenfin.benefits.registry import methodology
+from greenfin.ingest.issues import ImportIssue, ImportRejected
+from greenfin.model.problems import ValueProblem
+from greenfin.reference.factors import DEFAULT_POLICY
+from greenfin.service import approvals, identification
+from greenfin.service.auth import LoginRefused, Principal, login, session_principal
+from greenfin.service.benefits import loan_benefits
+from greenfin.service.collateral import STATE_ZH
+from greenfin.service.green_book import book_summary
+from greenfin.service.importing import ImportSummary, import_files
+from greenfin.store.schema import (
+    borrowers,
+    collateral_alerts,
+    label_decisions,
+    loan_labels,
+    loans,
+    pledge_loans,
+    pledges,
+    projects,
+    revaluations,
+)
+from greenfin.web.i18n import LANG_COOKIE, LANGS, lang_of, pick, translate, translator
+
+HERE = Path(__file__).resolve().parent
+STATIC = HERE / "static"
+TEMPLATES = HERE / "templates"
+LOGIN_CSRF_COOKIE = "greenfin_login_csrf"
+STATUSES = ("green", "not_green", "needs_review", "none")
+PAGE_SIZES = (20, 50, 100, 200)
+#: No inline script or style, nothing from another origin: the pages need only their own files.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+}
+
+templates = Jinja2Templates(directory=str(TEMPLATES))
+
+
+# --- formatting, shared by the templates ---------------------------------------------------------
+
+
+def wan(fen: int | None) -> str:
+    """Integer 分 as 万元 with thousands separators (1 万元 = 1,000,000 分), exact: no float."""
+    if fen is None:
+        return ""
+    return f"{Decimal(fen) / 1_000_000:,.2f}"
+
+
+def number(value: float | int | Decimal | None, digits: int = 2) -> str:
+    """A figure with thousands separators; blank when there is none."""
+    if value is None:
+        return ""
+    return f"{value:,.{digits}f}"
+
+
+templates.env.filters["wan"] = wan
+templates.env.filters["number"] = number
+
+
+# --- the route class: 401 → sign-in page, 403 → a page, security headers --------------------------
+
+
+def _local(target: str | None, fallback: str = "/") -> str:
+    """``target`` if it is a path on this site, else ``fallback``: no open redirect."""
+    if not target:
+        return fallback
+    parts = urlsplit(target)
+    if (
+        parts.scheme
+        or parts.netloc
+        or not target.startswith("/")
+        or target.startswith("//")
+        or "\\" in target
+    ):
+        return fallback
+    return target
+
+
+def _login_url(request: Request) -> str:
+    if request.method == "GET":
+        here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    else:
+        here = _local(urlsplit(request.headers.get("referer", "")).path or "/")
+    return "/login" if here == "/" else f"/login?next={quote(here, safe='/')}"
+
+
+class PageRoute(APIRoute):
+    """An API route that answers like a web page when the security checks say no."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def page_handler(request: Request) -> Response:
+            try:
+                response = await handler(request)
+            except HTTPException as exc:
+                if exc.status_code == 401:
+                    response = RedirectResponse(_login_url(request), status_code=303)
+                elif exc.status_code == 403:
+                    response = _refusal(request, str(exc.detail))
+                else:
+                    raise
+            response.headers.update(SECURITY_HEADERS)
+            return response
+
+        return page_handler
+
+
+router = APIRouter(route_class=PageRoute, include_in_schema=False)
+
+
+# --- rendering ---------------------------------------------------------------------------------
+
+
+def _lang(request: Request) -> str:
+    return lang_of(request.cookies.get(LANG_COOKIE))
+
+
+def _engine(request: Request) -> Engine:
+    engine: Engine = request.app.state.engine
+    return engine
+
+
+def _render(
+    request: Request, name: str, who: Principal | None, status_code: int = 200, **context: Any
+) -> HTMLResponse:
+    lang = _lang(request)
+    session = current_session(request)
+    values = {
+        "lang": lang,
+        "t": translator(lang),
+        "pick": lambda message: pick(str(message), lang),
+        "who": who,
+        "can": who.permissions if who else frozenset(),
+        "csrf": session.csrf if session else "",
+        "path": request.url.path,
+        "here": request.url.path + (f"?{request.url.query}" if request.url.query else ""),
+        "status_key": _status_key,
+        "paren": (lambda text: f" ({text})") if lang == "en" else (lambda text: f"（{text}）"),
+        "colon": ": " if lang == "en" else "：",
+        **context,
+    }
+    response: HTMLResponse = templates.TemplateResponse(request, name, values, status_code=status_code)
+    return response
+
+
+def _refusal(request: Request, detail: str) -> HTMLResponse:
+    """The 403 page: the security check's own message, with the nav of whoever is signed in."""
+    session = current_session(request)
+    who = session_principal(_engine(request), session.username) if session else None
+    return _render(request, "forbidden.html", who, 403, detail=detail)
+
+
+def _status_key(status: str | None) -> str:
+    return f"status_{status}" if status in STATUSES else "status_none"
+
+
+# --- public: sign-in, language, static files -------------------------------------------------------
+
+
+def _login_page(
+    request: Request, *, status_code: int = 200, message: str = "", next_url: str = "/", username: str = ""
+) -> HTMLResponse:
+    token = secrets.token_urlsafe(24)
+    response = _render(
+        request, "login.html", None, status_code, message=message, next_url=next_url, username=username,
+        login_csrf=token,
+    )  # fmt: skip
+    response.set_cookie(
+        LOGIN_CSRF_COOKIE, token, max_age=3600, httponly=True, samesite="lax", path="/login",
+        secure=request.url.scheme == "https",
+    )  # fmt: skip
+    return response
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_form(request: Request, next_url: str = Query("/", alias="next", max_length=500)) -> Response:
+    """The sign-in form (public)."""
+    return _login_page(request, next_url=_local(next_url))
+
+
+@router.post("/login", response_class=HTMLResponse)
+def login_submit(
+    request: Request,
+    username: Annotated[str, Form(max_length=100)] = "",
+    password: Annotated[str, Form(max_length=200)] = "",
+    csrf_token: Annotated[str, Form(max_length=100)] = "",
+    next_url: Annotated[str, Form(alias="next", max_length=500)] = "/",
+) -> Response:
+    """Check the password with the service (which counts failures and locks), then start a session."""
+    lang = _lang(request)
+    target = _local(next_url)
+    expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+    if not expected or not csrf_token or not hmac.compare_digest(expected, csrf_token):
+        return _login_page(
+            request,
+            status_code=403,
+            message=translate("login_csrf", lang),
+            next_url=target,
+            username=username,
+        )
+    try:
+        who = login(_engine(request), username.strip(), password)
+    except LoginRefused as exc:
+        message = pick(str(exc), lang)
+        if exc.locked and "锁定" not in str(exc):  # the service's own message may say so already
+            message += (". " if lang == "en" else "。") + translate("login_locked", lang)
+        return _login_page(
+            request,
+            status_code=423 if exc.locked else 401,
+            message=message,
+            next_url=target,
+            username=username,
+        )
+    response = RedirectResponse(target, status_code=303)
+    signer: Signer = request.app.state.signer
+    start_session(response, request, signer, who.username)
+    response.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
+    return response
+
+
+@router.post("/logout")
+def logout(request: Request, who: Annotated[Principal, Depends(principal)]) -> Response:
+    """End the session (a POST with the CSRF token, so another site cannot sign a user out)."""
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(COOKIE)
+    return response
+
+
+@router.get("/lang/{code}")
+def switch_language(
+    request: Request, code: str, next_url: str | None = Query(None, alias="next", max_length=500)
+) -> Response:
+    """Remember the language in a cookie and go back to the page the user was on (public)."""
+    if code not in LANGS:
+        return PlainTextResponse("unknown language", status_code=404)
+    back = next_url or urlsplit(request.headers.get("referer", "")).path or "/"
+    target = _local(back)
+    if target.startswith("/lang/"):
+        target = "/"
+    response = RedirectResponse(target, status_code=303)
+    response.set_cookie(LANG_COOKIE, code, max_age=365 * 24 * 3600, samesite="lax")
+    return response
+
+
+@router.get("/static/{path:path}")
+def static_file(path: str) -> Response:
+    """The pages' own CSS, scripts and the vendored ECharts (public; nothing comes from a CDN)."""
+    found = (STATIC / path).resolve()
+    if not found.is_relative_to(STATIC) or not found.is_file():
+        return PlainTextResponse("not found", status_code=404)
+    kind = mimetypes.guess_type(found.name)[0] or "application/octet-stream"
+    if kind in ("text/javascript", "application/javascript"):
+        kind = "text/javascript; charset=utf-8"
+    elif kind.startswith("text/"):
+        kind += "; charset=utf-8"
+    return FileResponse(found, media_type=kind, headers={"Cache-Control": "public, max-age=3600"})
+
+
+# --- dashboard ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Dashboard:
+    """The figures of the dashboard, computed from the green book (the label that counts)."""
+
+    year: int
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(STATUSES, 0))
+    green_by_level1: dict[str, int] = field(default_factory=dict)  # "3 清洁能源产业" → 分 (CNY)
+    green_fen: int = 0
+    foreign_green: int = 0
+    co2_t: float = 0.0
+    coal_tce: float = 0.0
+    benefit_loans: int = 0
+    revaluation: dict[str, Any] | None = None
+    alerts: list[dict[str, Any]] = field(default_factory=list)
+    pending: int = 0
+
+
+def dashboard_figures(engine: Engine, year: int, *, alerts: bool = True, pending: bool = True) -> Dashboard:
+    """Balances, counts and benefits of the green book; alerts of the latest revaluation.
+
+    Balances add up CNY loans only (as ``service/summary`` does): loans in other currencies are
+    counted apart, never added to 元.  Benefits are those of the loans whose label counts as green.
+    """
+    figures = Dashboard(year)
+    summary = book_summary(engine, DEFAULT_POLICY, year)
+    for status, count in summary.counts.items():
+        figures.counts[status if status in STATUSES else "none"] += count
+    for (_version, code, name), fen in summary.green_by_level1.items():
+        level1 = f"{code} {name}" if code != "—" else "—"
+        figures.green_by_level1[level1] = figures.green_by_level1.get(level1, 0) + fen
+    figures.green_by_level1 = dict(sorted(figures.green_by_level1.items()))
+    figures.green_fen, figures.foreign_green = summary.green_fen, summary.foreign_green
+    figures.co2_t, figures.coal_tce, figures.benefit_loans = (
+        summary.co2_t,
+        summary.coal_tce,
+        summary.benefit_loans,
+    )
+    with engine.connect() as connection:
+        if alerts:
+            latest = connection.execute(
+                select(revaluations).order_by(revaluations.c.id.desc()).limit(1)
+            ).mappings().first()  # fmt: skip
+            if latest is not None:
+                figures.revaluation = dict(latest)
+                rows = connection.execute(
+                    select(collateral_alerts, pledges.c.loan_id)
+                    .select_from(collateral_alerts.join(pledges))
+                    .where(collateral_alerts.c.run_id == latest["id"])
+                    .order_by(collateral_alerts.c.id)
+                ).mappings()
+                figures.alerts = [dict(r) for r in rows]
+    if pending:
+        figures.pending = len(approvals.pending(engine))
+    return figures
+
+
+@router.get("/", response_class=HTMLResponse)
+def dashboard(
+    request: Request,
+    who: Annotated[Principal, Depends(need("READ_LOAN"))],
+    year: int | None = Query(None, ge=2000, le=2100),
+) -> Response:
+    """The book at a glance: green balance by level 1, label counts, benefits, alerts, approvals."""
+    lang = _lang(request)
+    chosen = year or dt.date.today().year
+    figures = dashboard_figures(
+        _engine(request),
+        chosen,
+        alerts="READ_PLEDGE" in who.permissions,
+        pending="READ_APPROVAL" in who.permissions,
+    )
+    charts = {
+        "level1": {
+            "title": translate("green_balance_by_level1", lang),
+            "unit": translate("wan_yuan", lang),
+            "names": list(figures.green_by_level1),
+            "values": [round(fen / 1_000_000, 2) for fen in figures.green_by_level1.values()],
+            "empty": translate("no_green_loans", lang),
+        },
+        "counts": {
+            "title": translate("label_counts", lang),
+            "unit": translate("loans_unit", lang),
+            "slices": [
+                {"name": translate(_status_key(status), lang), "value": count, "status": status}
+                for status, count in figures.counts.items()
+                if count or status != "none"
+            ],
+        },
+    }
+    return _render(request, "dashboard.html", who, figures=figures, charts=charts, policy=DEFAULT_POLICY.name)
+
+
+# --- loans -------------------------------------------------------------------------------------
+
+
+def _latest_run(engine: Engine) -> int | None:
+    with engine.connect() as connection:
+        value = connection.execute(select(func.max(loan_labels.c.run_id))).scalar()
+    return None if value is None else int(value)
+
+
+def loan_rows(
+    engine: Engine, *, q: str = "", status: str = "", descending: bool = False, page: int = 1, size: int = 20
+) -> tuple[list[dict[str, Any]], int]:
+    """A page of the book with the label that counts (the officer's latest decision, else the engine's).
+
+    The same rule as ``service.green_book``, done in SQL so that a page of a million-loan book
+    reads one page of rows.
+    """
+    run_id = _latest_run(engine)
+    label = loan_labels.alias("label")
+    last = (
+        select(label_decisions.c.loan_id, func.max(label_decisions.c.id).label("id"))
+        .group_by(label_decisions.c.loan_id)
+        .subquery("last_decision")
+    )
+    decision = label_decisions.alias("decision")
+    joined = (
+        loans.join(borrowers)
+        .outerjoin(label, and_(label.c.loan_id == loans.c.loan_id, label.c.run_id == (run_id or -1)))
+        .outerjoin(last, last.c.loan_id == loans.c.loan_id)
+        .outerjoin(decision, decision.c.id == last.c.id)
+    )
+    decided = decision.c.id.is_not(None)
+    effective = case((decided, decision.c.status), else_=label.c.status)
+    query = select(
+        loans.c.loan_id, loans.c.purpose, loans.c.amount_fen, loans.c.balance_fen, loans.c.currency,
+        borrowers.c.name.label("borrower_name"), effective.label("status"),
+        case((decided, decision.c.item_code), else_=label.c.item_code).label("item_code"),
+        decided.label("decided"),
+    ).select_from(joined)  # fmt: skip
+    if q:
+        query = query.where(
+            or_(
+                loans.c.loan_id.contains(q, autoescape=True),
+                borrowers.c.name.contains(q, autoescape=True),
+                loans.c.purpose.contains(q, autoescape=True),
+            )
+        )
+    if status == "none":
+        query = query.where(effective.is_(None))
+    elif status in STATUSES:
+        query = query.where(effective == status)
+    with engine.connect() as connection:
+        total = int(connection.execute(select(func.count()).select_from(query.subquery())).scalar_one())
+        order = loans.c.loan_id.desc() if descending else loans.c.loan_id
+        rows = connection.execute(query.order_by(order).limit(size).offset((page - 1) * size)).mappings()
+        return [dict(r) for r in rows], total
+
+
+@router.get("/loans", response_class=HTMLResponse)
+def loan_list(
+    request: Request,
+    who: Annotated[Principal, Depends(need("READ_LOAN"))],
+    q: str = Query("", max_length=100),
+    status: str = Query("", max_length=20),
+    sort: str = Query("loan_id", max_length=20),
+    page: int = Query(1, ge=1, le=1_000_000),
+    size: int = Query(20, ge=1, le=200),
+) -> Response:
+    """The loan book: search, filter by the label that counts, sort by loan id, pages."""
+    q = q.strip()
+    status = status if status in STATUSES else ""
+    descending = sort == "-loan_id"
+    rows, total = loan_rows(_engine(request), q=q, status=status, descending=descending, page=page, size=size)
+    pages = max(1, -(-total // size))
+    keep = {"q": q, "status": status, "sort": "-loan_id" if descending else "loan_id", "size": size}
+    return _render(
+        request, "loans.html", who, rows=rows, total=total, page=page, pages=pages, size=size, q=q,
+        status=status, descending=descending, statuses=STATUSES, sizes=PAGE_SIZES, keep=keep,
+    )  # fmt: skip
+
+
+def _loan(engine: Engine, loan_id: str) -> dict[str, Any] | None:
+    query = (
+        select(
+            loans, borrowers.c.name.label("borrower_name"), borrowers.c.industry_code, borrowers.c.region_code,
+            projects.c.name.label("project_name"), projects.c.project_type, projects.c.capacity_mw,
+            projects.c.annual_generation_mwh,
+        )
+        .select_from(loans.join(borrowers).outerjoin(projects))
+        .where(loans.c.loan_id == loan_id)
+    )  # fmt: skip
+    with engine.connect() as connection:
+        row = connection.execute(query).mappings().first()
+    return None if row is None else dict(row)
+
+
+def _pledges_of(engine: Engine, loan_id: str) -> list[dict[str, Any]]:
+    linked = select(pledge_loans.c.pledge_id).where(pledge_loans.c.loan_id == loan_id)
+    query = (
+        select(pledges)
+        .where(or_(pledges.c.loan_id == loan_id, pledges.c.pledge_id.in_(linked)))
+        .order_by(pledges.c.pledge_id)
+    )
+    with engine.connect() as connection:
+        rows = [dict(r) for r in connection.execute(query).mappings()]
+    for row in rows:
+        state = row["state"]
+        row["state_zh"] = next((zh for key, zh in STATE_ZH.items() if key.value == state), state)
+    return rows
+
+
+def _evidence(engine_label: dict[str, Any] | None) -> dict[str, Any] | None:
+    if engine_label is None:
+        return None
+    evidence = engine_label.get("evidence")
+    if isinstance(evidence, str):  # a JSON column read back as text on some drivers
+        evidence = json.loads(evidence)
+    return evidence if isinstance(evidence, dict) else None
+
+
+def _benefits_view(engine: Engine, loan_id: str, year: int, lang: str) -> tuple[dict[str, Any] | None, str]:
+    """The loan's renewable-power benefits with their factor trail, or why there are none."""
+    try:
+        assessment = loan_benefits(engine, loan_id, DEFAULT_POLICY, year)
+    except (ValueError, LookupError) as exc:
+        return None, pick(getattr(exc, "zh", None) or str(exc), lang)
+    if assessment is None:
+        return None, ""
+    result = assessment.result
+    method = methodology(result.methodology)
+    units = {spec.key: (spec.name_zh, spec.unit) for spec in method.inputs}
+    indicators = [
+        {
+            "key": key,
+            "name": (INDICATORS[key].name_en if lang == "en" else INDICATORS[key].name_zh) if key in INDICATORS else key,
+            "unit": INDICATORS[key].unit if key in INDICATORS else "",
+            "total": value,
+            "attributed": (result.attributed or {}).get(key),
+        }
+        for key, value in result.indicators.items()
+    ]  # fmt: skip
+    view = {
+        "methodology": f"{method.name_en if lang == 'en' else method.name_zh} ({method.id} v{method.version})",
+        "policy": result.policy,
+        "year": result.reporting_year,
+        "indicators": indicators,
+        "attribution": result.attribution,
+        "inputs": [(units.get(k, (k, ""))[0], v, units.get(k, (k, ""))[1]) for k, v in result.inputs.items()],
+        "factors": [(name, factor) for name, rows in result.factors.items() for factor in rows],
+        "notes": result.notes,
+        "flags": [flag.message_en if lang == "en" else flag.message_zh for flag in assessment.flags],
+    }
+    return view, ""
+
+
+def _loan_page(
+    request: Request, who: Principal, loan_id: str, *, status_code: int = 200, error: str = "",
+    proposed: int | None = None, form: dict[str, str] | None = None,
+) -> Response:  # fmt: skip
+    engine = _engine(request)
+    lang = _lang(request)
+    loan = _loan(engine, loan_id)
+    if loan is None:
+        return _render(
+            request, "not_found.html", who, 404, what=f"{translate('loan_not_found', lang)}: {loan_id}"
+        )
+    can = who.permissions
+    label: dict[str, Any] = {"engine": None, "decision": None}
+    if "READ_LABEL" in can:
+        label = identification.loan_label(engine, loan_id)
+    year = dt.date.today().year
+    benefits, benefits_problem = (
+        _benefits_view(engine, loan_id, year, lang) if "READ_BENEFIT" in can else (None, "")
+    )
+    waiting = (
+        [a for a in approvals.pending(engine) if a["entity_id"] == loan_id and a["kind"] == "label_override"]
+        if "READ_APPROVAL" in can
+        else []
+    )
+    return _render(
+        request, "loan.html", who, status_code, loan=loan, engine_label=label["engine"],
+        evidence=_evidence(label["engine"]), decision=label["decision"], benefits=benefits,
+        benefits_problem=benefits_problem, pledges=_pledges_of(engine, loan_id) if "READ_PLEDGE" in can else [],
+        waiting=waiting, error=error, proposed=proposed, form=form or {},
+    )  # fmt: skip
+
+
+@router.get("/loans/{loan_id}", response_class=HTMLResponse)
+def loan_page(
+    request: Request,
+    loan_id: str,
+    who: Annotated[Principal, Depends(need("READ_LOAN"))],
+    proposed: int | None = Query(None, ge=1),
+) -> Response:
+    """One loan: its data, the engine's label with its evidence beside the officer's decision,
+    benefits with their factor trail, pledges, and the form to propose an override."""
+    return _loan_page(request, who, loan_id, proposed=proposed)
+
+
+@router.post("/loans/{loan_id}/override", response_class=HTMLResponse)
+def propose_override(
+    request: Request,
+    loan_id: str,
+    who: Annotated[Principal, Depends(need("OVERRIDE_LABEL"))],
+    choice: Annotated[str, Form(max_length=20)] = "item",
+    item_code: Annotated[str, Form(max_length=16)] = "",
+    reason: Annotated[str, Form(max_length=2000)] = "",
+) -> Response:
+    """Propose an override; it takes effect only when a checker approves it (maker-checker)."""
+    not_green = choice == "not_green"
+    payload = {"reason": reason.strip(), "item_code": None if not_green else (item_code.strip() or None),
+               "not_green": not_green}  # fmt: skip
+    try:
+        action_id = approvals.propose(
+            _engine(request), "label_override", loan_id, payload, maker=who.username
+        )
+    except approvals.ApprovalProblem as exc:
+        form = {"choice": choice, "item_code": item_code, "reason": reason}
+        return _loan_page(
+            request, who, loan_id, status_code=422, error=pick(str(exc), _lang(request)), form=form
+        )
+    return RedirectResponse(f"/loans/{quote(loan_id)}?proposed={action_id}", status_code=303)
+
+
+# --- approvals ---------------------------------------------------------------------------------
+
+
+def _approvals_page(
+    request: Request, who: Principal, *, status_code: int = 200, error: str = "", done: str = "",
+    action_id: int | None = None,
+) -> Response:  # fmt: skip
+    waiting = approvals.pending(_engine(request))
+    return _render(
+        request,
+        "approvals.html",
+        who,
+        status_code,
+        waiting=waiting,
+        error=error,
+        done=done,
+        action_id=action_id,
+    )
+
+
+@router.get("/approvals", response_class=HTMLResponse)
+def approval_list(
+    request: Request,
+    who: Annotated[Principal, Depends(need("READ_APPROVAL"))],
+    done: str = Query("", pattern="^(|approved|rejected)$"),
+    action_id: int | None = Query(None, alias="id", ge=1),
+) -> Response:
+    """Proposals waiting for a checker; approve/reject buttons for those holding APPROVE_LABEL."""
+    return _approvals_page(request, who, done=done, action_id=action_id)
+
+
+def _decide(request: Request, who: Principal, action_id: int, note: str, approve: bool) -> Response:
+    lang = _lang(request)
+    try:
+        if approve:
+            approvals.approve(_engine(request), action_id, checker=who.username, note=note.strip())
+        else:
+            approvals.reject(_engine(request), action_id, checker=who.username, note=note.strip())
+    except approvals.ApprovalProblem as exc:  # e.g. the maker approving their own proposal
+        return _approvals_page(request, who, status_code=409, error=pick(str(exc), lang), action_id=action_id)
+    except ValueProblem as exc:  # the change itself was refused (the proposal waits again)
+        message = exc.en if lang == "en" else exc.zh
+        return _approvals_page(request, who, status_code=422, error=message, action_id=action_id)
+    outcome = "approved" if approve else "rejected"
+    return RedirectResponse(f"/approvals?done={outcome}&id={action_id}", status_code=303)
+
+
+@router.post("/approvals/{action_id}/approve", response_class=HTMLResponse)
+def approve_action(
+    request: Request,
+    action_id: int,
+    who: Annotated[Principal, Depends(need("APPROVE_LABEL"))],
+    note: Annotated[str, Form(max_length=2000)] = "",
+) -> Response:
+    """Approve: the service carries out the change, and refuses it when the checker is the maker."""
+    return _decide(request, who, action_id, note, True)
+
+
+@router.post("/approvals/{action_id}/reject", response_class=HTMLResponse)
+def reject_action(
+    request: Request,
+    action_id: int,
+    who: Annotated[Principal, Depends(need("APPROVE_LABEL"))],
+    note: Annotated[str, Form(max_length=2000)] = "",
+) -> Response:
+    """Reject: nothing changes but the proposal's status."""
+    return _decide(request, who, action_id, note, False)
+
+
+# --- import ------------------------------------------------------------------------------------
+
+
+def _safe_name(name: str | None, index: int, taken: set[str]) -> str:
+    """The upload's own file name (the error table shows it), stripped of any directory part."""
+    base = re.sub(r"[\x00-\x1f/\\:]", "_", Path((name or "").replace("\\", "/")).name).strip(" .")
+    base = base[:120] or f"upload-{index}"
+    if base in taken:
+        base = f"{index}-{base}"
+    taken.add(base)
+    return base
+
+
+def _import_page(
+    request: Request, who: Principal, *, status_code: int = 200, summary: ImportSummary | None = None,
+    issues: Iterable[ImportIssue] = (), total: int = 0, error: str = "",
+) -> Response:  # fmt: skip
+    return _render(
+        request,
+        "import.html",
+        who,
+        status_code,
+        summary=summary,
+        issues=list(issues),
+        total=total,
+        error=error,
+    )
+
+
+@router.get("/import", response_class=HTMLResponse)
+def import_form(request: Request, who: Annotated[Principal, Depends(need("IMPORT_LOAN"))]) -> Response:
+    """The upload form."""
+    return _import_page(request, who)
+
+
+@router.post("/import", response_class=HTMLResponse)
+def import_upload(
+    request: Request,
+    who: Annotated[Principal, Depends(need("IMPORT_LOAN"))],
+    files: Annotated[list[UploadFile], File()],
+) -> Response:
+    """Import the uploaded files in one transaction; on any problem show every located problem.
+
+    The uploads are written to a private temporary directory under their own names, because the
+    importer reads paths (and sniffs CSV versus XLSX by content) and its problems name the file.
+    """
+    lang = _lang(request)
+    chosen = [upload for upload in files if upload.filename]
+    if not chosen:
+        return _import_page(request, who, status_code=422, error=translate("no_file", lang))
+    with tempfile.TemporaryDirectory(prefix="greenfin-upload-") as folder:
+        paths: list[Path] = []
+        taken: set[str] = set()
+        for index, upload in enumerate(chosen, 1):
+            path = Path(folder) / _safe_name(upload.filename, index, taken)
+            with path.open("wb") as out:
+                shutil.copyfileobj(upload.file, out)
+            paths.append(path)
+        try:
+            summary = import_files(_engine(request), paths, actor=who.username)
+        except ImportRejected as exc:
+            return _import_page(request, who, status_code=422, issues=exc.issues, total=exc.total)
+    return _import_page(request, who, summary=summary)
