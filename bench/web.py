@@ -109,6 +109,7 @@ def main() -> int:
     parser.add_argument("--dir", type=Path, default=Path("/tmp/greenfin-bench-web"))
     parser.add_argument("--clients", type=int, default=100)
     parser.add_argument("--each", type=int, default=20, help="assessments per client")
+    parser.add_argument("--workers", type=int, default=2, help="server processes (greenfin serve --workers)")
     args = parser.parse_args()
 
     url = build(args.dir, args.loans)
@@ -127,9 +128,9 @@ def main() -> int:
 
     port = free_port()
     server = subprocess.Popen(
-        [sys.executable, "-c", f"import uvicorn; from greenfin.api.app import create_app; "
-         f"uvicorn.run(create_app({url!r}), host='127.0.0.1', port={port}, log_level='warning')"],
+        [sys.executable, "-m", "greenfin.cli", "serve", "--db", url, "--port", str(port), "--workers", str(args.workers)],
         env={**os.environ, "GREENFIN_SECRET_KEY": os.environ.get("GREENFIN_SECRET_KEY", "bench-only-key")},
+        stdout=subprocess.DEVNULL,
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     try:

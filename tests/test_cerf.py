@@ -181,3 +181,15 @@ def test_the_sql_summary_equals_the_green_book_loan_by_loan(demo_book: Engine) -
     with_benefit = [loan for loan in book if loan.green and loan.co2_reduced_t is not None]
     assert summary.benefit_loans == len(with_benefit)
     assert summary.co2_t == pytest.approx(sum(loan.co2_reduced_t or 0 for loan in with_benefit))
+
+
+def test_the_summary_is_reused_until_the_book_changes(demo_book: Engine) -> None:
+    from greenfin.service.green_book import book_summary
+
+    first = book_summary(demo_book, DEFAULT_POLICY, 2025)
+    assert book_summary(demo_book, DEFAULT_POLICY, 2025) is first
+    identification.decide(
+        demo_book, TONGDAO_WIND.loan_id, action="override", reason="复核", not_green=True, actor="x"
+    )
+    changed = book_summary(demo_book, DEFAULT_POLICY, 2025)
+    assert changed is not first and changed.counts.get("not_green", 0) == first.counts.get("not_green", 0) + 1

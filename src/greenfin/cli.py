@@ -353,7 +353,9 @@ def demo(
         _serve(url, host, port)
 
 
-def _serve(url: str | None, host: str, port: int) -> None:
+def _serve(url: str | None, host: str, port: int, workers: int = 1) -> None:
+    import secrets
+
     import uvicorn
 
     from greenfin.api.app import create_app
@@ -361,17 +363,28 @@ def _serve(url: str | None, host: str, port: int) -> None:
     console.print(
         f"网页应用 / web app: http://{host}:{port}/  （API 文档 / API docs: http://{host}:{port}/docs）"
     )
-    uvicorn.run(create_app(url), host=host, port=port, log_level="warning")
+    if workers <= 1:
+        uvicorn.run(create_app(url), host=host, port=port, log_level="warning")
+        return
+    # Several processes must share the session key and the store, which they read from the
+    # environment (a key made here is never written anywhere).
+    os.environ.setdefault("GREENFIN_SECRET_KEY", secrets.token_urlsafe(32))
+    if url:
+        os.environ[ENV_URL] = url
+    uvicorn.run(
+        "greenfin.api.app:create_app", factory=True, host=host, port=port, workers=workers, log_level="warning"
+    )
 
 
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="监听地址 / host")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="端口 / port")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="进程数 / worker processes")] = 1,
     db: DbOption = None,
 ) -> None:
     """启动网页应用与 REST API / start the web app and the API."""
-    _serve(db, host, port)
+    _serve(db, host, port, workers)
 
 
 def _print_cases(engine: Engine, loan_ids: tuple[str, ...]) -> None:

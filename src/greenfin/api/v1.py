@@ -216,7 +216,10 @@ def list_loans(
             if label is None:
                 return LoanPage(items=[], total=0, page=page, size=size)
             query = query.where(label.c.status == status)
-        total = connection.execute(select(func.count()).select_from(query.subquery())).scalar() or 0
+        if q or status:
+            total = connection.execute(select(func.count()).select_from(query.subquery())).scalar() or 0
+        else:  # no filter: every loan, counted without the joins
+            total = connection.execute(select(func.count()).select_from(loans)).scalar() or 0
         rows = connection.execute(
             query.order_by(loans.c.loan_id).limit(size).offset((page - 1) * size)
         ).mappings()

@@ -452,7 +452,10 @@ def loan_rows(
     elif status in STATUSES:
         query = query.where(effective == status)
     with engine.connect() as connection:
-        total = int(connection.execute(select(func.count()).select_from(query.subquery())).scalar_one())
+        if not q and status not in (*STATUSES, "none"):  # no filter: every loan, counted without the joins
+            total = int(connection.execute(select(func.count()).select_from(loans)).scalar_one())
+        else:
+            total = int(connection.execute(select(func.count()).select_from(query.subquery())).scalar_one())
         order = loans.c.loan_id.desc() if descending else loans.c.loan_id
         rows = connection.execute(query.order_by(order).limit(size).offset((page - 1) * size)).mappings()
         return [dict(r) for r in rows], total
