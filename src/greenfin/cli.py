@@ -372,7 +372,12 @@ def _serve(url: str | None, host: str, port: int, workers: int = 1) -> None:
     if url:
         os.environ[ENV_URL] = url
     uvicorn.run(
-        "greenfin.api.app:create_app", factory=True, host=host, port=port, workers=workers, log_level="warning"
+        "greenfin.api.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="warning",
     )
 
 
