@@ -1,0 +1,1 @@
+"""The whole-book engine: portfolio aggregates and financed emissions."""
