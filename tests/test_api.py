@@ -236,3 +236,30 @@ def test_cerf_submission_and_pledge_release_wait_for_a_checker(client: TestClien
             == "released"
         )
     assert submitted(engine, batch["batch_id"])
+
+
+def test_a_loan_edit_needs_the_current_version(client: TestClient, engine: Engine) -> None:
+    headers = sign_in(client, "officer")
+    etag = client.get("/api/v1/loans/T-0001").headers["etag"]
+    assert (
+        client.patch("/api/v1/loans/T-0001", json={"five_tier": "关注"}, headers=headers).status_code == 428
+    )
+    edited = client.patch("/api/v1/loans/T-0001", json={"five_tier": "关注", "balance": "700万元"},
+                          headers={**headers, "If-Match": etag})  # fmt: skip
+    assert edited.status_code == 200, edited.text
+    assert edited.json()["five_tier"] == "关注" and edited.json()["balance_yuan"] == "7000000.00"
+    assert edited.headers["etag"] != etag
+    stale = client.patch("/api/v1/loans/T-0001", json={"purpose": "x"}, headers={**headers, "If-Match": etag})
+    assert stale.status_code == 412
+    current = edited.headers["etag"]
+    too_much = client.patch(
+        "/api/v1/loans/T-0001", json={"balance": "9亿元"}, headers={**headers, "If-Match": current}
+    )
+    assert too_much.status_code == 422 and "余额" in too_much.json()["detail"]
+    viewer = sign_in(client, "viewer")
+    assert (
+        client.patch(
+            "/api/v1/loans/T-0001", json={"purpose": "x"}, headers={**viewer, "If-Match": current}
+        ).status_code
+        == 403
+    )

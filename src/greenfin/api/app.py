@@ -36,6 +36,12 @@ def create_app(url: str | None = None, *, secret: bytes | None = None) -> FastAP
         pages = None
     if pages is not None:
         app.include_router(pages.router)
+    try:
+        pages_more = importlib.import_module("greenfin.web.pages_more")
+    except ImportError:  # pragma: no cover - an API-only install has no pages
+        pages_more = None
+    if pages_more is not None:
+        app.include_router(pages_more.router)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:

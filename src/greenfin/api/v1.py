@@ -17,11 +17,13 @@ from sqlalchemy import Engine, func, insert, select
 
 from greenfin.api.security import need, principal, start_session
 from greenfin.benefits.projects import ProjectProblem, assess_project
+from greenfin.model.problems import ValueProblem
 from greenfin.reference.factors import POLICIES
 from greenfin.service import approvals, audit, identification
 from greenfin.service.audit import verify_chain
 from greenfin.service.auth import LoginRefused, Principal, create_token, login
 from greenfin.service.cerf import run_batch
+from greenfin.service.loans import LoanNotFound, StaleVersion, update_loan
 from greenfin.service.permissions import APPROVER
 from greenfin.store.schema import borrowers, idempotency_keys, loan_labels, loans, pledges, prices
 
@@ -183,10 +185,14 @@ def _loan_query(run_id: int | None) -> Any:
     return select(*columns).select_from(join), (label if run_id is not None else None)
 
 
+def _yuan(fen: int) -> Decimal:
+    return (Decimal(fen) / 100).quantize(Decimal("0.01"))
+
+
 def _loan_out(row: Any) -> LoanOut:
     return LoanOut(
         loan_id=row["loan_id"], borrower_name=row["borrower_name"], industry_code=row["industry_code"],
-        purpose=row["purpose"], amount_yuan=Decimal(row["amount_fen"]) / 100, balance_yuan=Decimal(row["balance_fen"]) / 100,
+        purpose=row["purpose"], amount_yuan=_yuan(row["amount_fen"]), balance_yuan=_yuan(row["balance_fen"]),
         currency=row["currency"], start_date=row["start_date"], maturity_date=row["maturity_date"],
         five_tier=row["five_tier"], label_status=row.get("label_status"), label_item=row.get("label_item"),
     )  # fmt: skip
@@ -241,6 +247,42 @@ def get_loan(
         raise HTTPException(404, f"贷款 {loan_id} 不存在 / no such loan")
     response.headers["ETag"] = f'"{row["row_hash"]}"'
     return _loan_out(dict(row))
+
+
+class LoanPatch(Strict):
+    purpose: str | None = Field(None, max_length=2000, description="贷款用途 / purpose")
+    five_tier: str | None = Field(
+        None, max_length=8, description="五级分类：正常/关注/次级/可疑/损失 / five-tier class"
+    )
+    balance: str | None = Field(
+        None, max_length=40, description="贷款余额，带单位，如 4800万元 / balance with unit"
+    )
+
+
+@router.patch("/loans/{loan_id}", response_model=LoanOut, tags=["loans"])
+def patch_loan(
+    loan_id: LoanId, body: LoanPatch, request: Request, response: Response,
+    who: Annotated[Principal, Depends(need("EDIT_LOAN"))],
+    if_match: Annotated[str | None, Header(alias="If-Match", max_length=100)] = None,
+) -> LoanOut:  # fmt: skip
+    """修改一笔贷款（须带 If-Match：读取时的 ETag；他人已改动则 412）/ edit a loan, optimistic locking."""
+    if not if_match:
+        raise HTTPException(428, "须带 If-Match 头（读取时的 ETag）/ If-Match required")
+    changes = body.model_dump(exclude_unset=True, exclude_none=True)
+    if not changes:
+        raise HTTPException(422, "没有要修改的字段 / nothing to change")
+    try:
+        version = update_loan(
+            _engine(request), loan_id, changes, expected=if_match.strip('"'), actor=who.username
+        )
+    except LoanNotFound:
+        raise HTTPException(404, f"贷款 {loan_id} 不存在 / no such loan") from None
+    except StaleVersion:
+        raise HTTPException(412, "贷款已被他人修改，请重新读取 / the loan changed; read it again") from None
+    except ValueProblem as exc:
+        raise HTTPException(422, exc.zh) from None
+    response.headers["ETag"] = f'"{version}"'
+    return get_loan(loan_id, request, Response(), who)
 
 
 @router.get("/loans/{loan_id}/label", tags=["labels"])

@@ -57,7 +57,8 @@ class Batch:
         return [(loan, d) for loan, d in self.decisions if d.eligible]
 
 
-def _content(decisions: list[tuple[GreenLoan, Decision]], rules: CerfRules) -> str:
+def content_hash(decisions: list[tuple[GreenLoan, Decision]], rules: CerfRules) -> str:
+    """SHA-256 of a batch's rules and each loan's decision and figures: equal content, equal hash."""
     payload = {
         "rules": rules.as_dict(),
         "loans": [
@@ -80,7 +81,7 @@ def run_batch(
     label = f"{first.year}Q{(first.month + 2) // 3}"
     book = [loan for loan in green_book(engine, policy, last.year) if first <= loan.start_date <= last]
     decisions = [(loan, decide(loan, chosen)) for loan in book]
-    digest = _content(decisions, chosen)
+    digest = content_hash(decisions, chosen)
     with engine.begin() as connection:
         latest = connection.execute(
             select(

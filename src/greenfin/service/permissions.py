@@ -22,7 +22,7 @@ READS = frozenset(
     }
 )
 PERMISSIONS: dict[str, frozenset[str]] = {
-    "officer": READS | {"IMPORT_LOAN", "RUN_LABEL", "CONFIRM_LABEL", "OVERRIDE_LABEL", "ASSESS_BENEFIT",
+    "officer": READS | {"IMPORT_LOAN", "EDIT_LOAN", "RUN_LABEL", "CONFIRM_LABEL", "OVERRIDE_LABEL", "ASSESS_BENEFIT",
                         "IMPORT_PRICE", "REGISTER_PLEDGE", "RUN_CERF", "SUBMIT_CERF"},
     "checker": READS | {"APPROVE_LABEL", "APPROVE_PLEDGE", "RELEASE_PLEDGE", "APPROVE_CERF"},
     "risk_manager": READS | {"ASSESS_BENEFIT", "REVALUE_PLEDGE"},

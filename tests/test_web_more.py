@@ -1,0 +1,422 @@
+"""The pages of ``web/pages_more.py`` on both backends: collateral revaluation, the CERF batch, the
+reports, the audit log and users: who may see and do what, CSRF on every form, what each form
+changes, and the downloads."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import re
+import zipfile
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, Table, func, insert, select, update
+
+from greenfin.api.app import create_app
+from greenfin.model.entities import Instrument
+from greenfin.service import audit, collateral
+from greenfin.service.identification import label_book
+from greenfin.service.importing import import_files
+from greenfin.service.users import add_user
+from greenfin.store.schema import (
+    audit_log,
+    cerf_batches,
+    pending_actions,
+    prices,
+    report_snapshots,
+    revaluations,
+    users,
+)
+from greenfin.web import i18n
+from tests.conftest import DATA
+
+ROLES = ("officer", "checker", "risk_manager", "auditor", "admin")
+PASSWORD = "correct-horse-battery"
+TOKEN = re.compile(r'name="csrf_token" value="([^"]*)"')
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+HOLDER = "91330100799655058B"  # T-0001's borrower in tests/data/small_book.csv
+
+
+def add_prices(engine: Engine) -> list[dt.date]:
+    """120 days of CEA closes around 60 元, falling to 50 over the last 25 days."""
+    rng = np.random.default_rng(3)
+    closes = 60 * np.exp(rng.normal(0, 0.004, 120))
+    closes[-25:] = np.linspace(closes[-26], 50, 25)
+    days = [dt.date(2025, 1, 1) + dt.timedelta(days=i) for i in range(closes.size)]
+    with engine.begin() as connection:
+        connection.execute(
+            insert(prices),
+            [{"instrument": "CEA", "day": d, "close_yuan": Decimal(f"{c:.4f}"), "volume": Decimal(500_000)}
+             for d, c in zip(days, closes, strict=True)],
+        )  # fmt: skip
+    return days
+
+
+def pledge_book(engine: Engine) -> list[dt.date]:
+    """A registered pledge of 200,000 t CEA for T-0001 (800.50 万元), and the prices to value it."""
+    collateral.add_holding(
+        engine, holding_id="H1", holder_credit_code=HOLDER, instrument=Instrument.CEA, price_series="CEA",
+        registry_account="全国碳排放权注册登记 A-1", quantity=Decimal(300_000), vintage=2024, actor="admin",
+    )  # fmt: skip
+    collateral.apply_pledge(
+        engine, pledge_id="P1", holding_id="H1", loan_ids=["T-0001"], quantity=Decimal(200_000),
+        pledged_on=dt.date(2025, 3, 1), actor="admin",
+    )  # fmt: skip
+    collateral.register_pledge(engine, "P1", "登记 P1", actor="admin")
+    return add_prices(engine)
+
+
+@pytest.fixture
+def app(engine: Engine, store_url: str) -> Iterator[FastAPI]:
+    import_files(engine, [DATA / "small_book.csv"], actor="tester")
+    label_book(engine, actor="tester")
+    for role in ROLES:
+        add_user(engine, role, PASSWORD, [role], actor="tester")
+    add_user(engine, "nobody", PASSWORD, [], actor="tester")  # signed in, but no permission at all
+    application = create_app(store_url, secret=b"m" * 32)
+    yield application
+    application.state.engine.dispose()
+
+
+@pytest.fixture
+def client(app: FastAPI) -> Iterator[TestClient]:
+    with TestClient(app, follow_redirects=False) as test_client:
+        yield test_client
+
+
+def token_in(html: str) -> str:
+    found = TOKEN.search(html)
+    assert found, "the page carries no csrf_token field"
+    return found.group(1)
+
+
+def sign_in(client: TestClient, username: str) -> str:
+    """Sign in through the form; return the session's CSRF token."""
+    client.cookies.clear()
+    form = client.get("/login")
+    response = client.post(
+        "/login", data={"username": username, "password": PASSWORD, "csrf_token": token_in(form.text)}
+    )
+    assert response.status_code == 303, response.text
+    return token_in(client.get("/reports").text)  # a refusal page carries it too (the sign-out form)
+
+
+def count(engine: Engine, table: Table) -> int:
+    with engine.connect() as connection:
+        return int(connection.execute(select(func.count()).select_from(table)).scalar_one())
+
+
+# --- who may see each page ----------------------------------------------------------------------
+
+PAGES = (
+    ("/collateral", "READ_PLEDGE", "risk_manager", "nobody", "环境权益押品"),
+    ("/cerf", "READ_CERF", "officer", "nobody", "碳减排支持工具批次"),
+    ("/reports", "READ_REPORT", "auditor", "nobody", "监管报表"),
+    ("/audit", "READ_AUDIT", "auditor", "officer", "审计日志"),
+    ("/admin/users", "MANAGE_USER", "admin", "auditor", "用户管理"),
+)
+
+
+@pytest.mark.parametrize(("path", "permission", "allowed", "refused", "title"), PAGES)
+def test_each_page_renders_for_a_permitted_role_and_refuses_others(
+    client: TestClient, path: str, permission: str, allowed: str, refused: str, title: str
+) -> None:
+    assert client.get(path).headers["location"].startswith("/login")  # no session: sign in first
+    sign_in(client, allowed)
+    page = client.get(path)
+    assert page.status_code == 200, page.text[:500]
+    assert f"<h1>{title}</h1>" in page.text
+    assert f'href="{path}"' in page.text  # the navigation links the page for this role
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    assert not re.search(r"<script>(?!\s*$)", page.text)  # no inline script
+    sign_in(client, refused)
+    denied = client.get(path)
+    assert denied.status_code == 403 and permission in denied.text
+    assert f'href="{path}"' not in denied.text  # nor in the navigation of a role without it
+
+
+def test_the_navigation_shows_only_the_pages_a_role_may_use(client: TestClient) -> None:
+    sign_in(client, "officer")
+    html = client.get("/").text
+    for path in ("/collateral", "/cerf", "/reports"):
+        assert f'href="{path}"' in html
+    assert 'href="/audit"' not in html and 'href="/admin/users"' not in html
+    sign_in(client, "admin")
+    html = client.get("/").text
+    assert 'href="/audit"' in html and 'href="/admin/users"' in html
+
+
+def test_english_labels(client: TestClient) -> None:
+    sign_in(client, "admin")
+    client.get("/lang/en?next=/")
+    assert "<h1>Environmental-rights collateral</h1>" in client.get("/collateral").text
+    assert "<h1>Audit log</h1>" in client.get("/audit").text
+    assert ">intact" in client.get("/audit").text
+    for key in ("cstatus_normal", "cstatus_warning", "cstatus_liquidation", "cerf_ran", "cerf_unchanged",
+                "cerf_proposed", "submit_pending", "submit_approved", "submit_rejected", "no_batch", "batch_stale"):  # fmt: skip
+        assert key in i18n.MESSAGES  # the keys the templates build at run time
+
+
+# --- CSRF ----------------------------------------------------------------------------------------
+
+FORMS: tuple[tuple[str, str, dict[str, str]], ...] = (
+    ("/collateral/revalue", "risk_manager", {"day": "2025-04-30"}),
+    ("/cerf/run", "officer", {"quarter": "2024Q2"}),
+    ("/cerf/1/submit", "officer", {}),
+    ("/reports/stats", "auditor", {"date": "2025-03-31", "format": "xlsx"}),
+    ("/reports/disclosure", "auditor", {"year": "2024", "format": "html"}),
+    ("/admin/users", "admin", {"username": "eve", "password": "long-enough-1", "roles": "viewer"}),
+)
+
+
+def test_every_form_without_the_csrf_token_is_refused_and_changes_nothing(
+    client: TestClient, engine: Engine
+) -> None:
+    pledge_book(engine)
+    before = {
+        t.name: count(engine, t)
+        for t in (revaluations, cerf_batches, pending_actions, report_snapshots, users)
+    }
+    for path, role, form in FORMS:
+        sign_in(client, role)
+        assert client.post(path, data=form).status_code == 403, path
+        assert client.post(path, data={**form, "csrf_token": "wrong"}).status_code == 403, path
+    after = {
+        t.name: count(engine, t)
+        for t in (revaluations, cerf_batches, pending_actions, report_snapshots, users)
+    }
+    assert after == before
+
+
+# --- collateral ----------------------------------------------------------------------------------
+
+
+def test_revalue_stores_a_run_and_the_page_shows_status_alerts_and_chart(
+    client: TestClient, engine: Engine
+) -> None:
+    days = pledge_book(engine)
+    csrf = sign_in(client, "officer")
+    assert (
+        client.post("/collateral/revalue", data={"day": days[-1].isoformat(), "csrf_token": csrf}).status_code
+        == 403
+    )
+    csrf = sign_in(client, "risk_manager")
+    page = client.get("/collateral")
+    assert "尚无押品重估" in page.text and 'id="revalue-form"' in page.text
+    assert 'id="pledge-P1"' in page.text and "未估值" in page.text
+
+    done = client.post("/collateral/revalue", data={"day": days[80].isoformat(), "csrf_token": csrf})
+    assert done.status_code == 303 and done.headers["location"].startswith("/collateral?run=")
+    html = client.get(done.headers["location"]).text
+    assert count(engine, revaluations) == 1
+    assert f"重估日 {days[80].isoformat()}" in html and "default v1" in html
+    row = re.search(r'<tr id="pledge-P1".*?</tr>', html, re.S)
+    assert row and "正常" in row.group(0) and " %" in row.group(0)
+
+    client.post("/collateral/revalue", data={"day": days[-1].isoformat(), "csrf_token": csrf})
+    html = client.get("/collateral").text
+    row = re.search(r'<tr id="pledge-P1".*?</tr>', html, re.S)
+    assert row and ("预警" in row.group(0) or "低于平仓线" in row.group(0))
+    assert 'id="alerts"' in html and "覆盖率" in html
+    carried = re.search(r'<script type="application/json" id="collateral-data">(.*?)</script>', html, re.S)
+    assert carried is not None
+    data = json.loads(carried.group(1))
+    assert len(data["days"]) == 2 and data["pledges"] == [1, 1]
+    assert (
+        data["warnings"][0] + data["liquidations"][0] == 0
+        and data["warnings"][1] + data["liquidations"][1] == 1
+    )
+    assert data["coverage"][0] > data["coverage"][1] > 0
+    assert '<script src="/static/collateral.js"' in html
+    assert client.get("/static/collateral.js").headers["content-type"].startswith("text/javascript")
+
+    refused = client.post("/collateral/revalue", data={"day": "31/12/2025", "csrf_token": csrf})
+    assert refused.status_code == 422 and "YYYY-MM-DD" in refused.text
+    assert count(engine, revaluations) == 2
+
+
+# --- CERF ----------------------------------------------------------------------------------------
+
+
+def eligible_book(folder: Path) -> Path:
+    """The small book with T-0002 at the 5Y+ LPR (3.95 %), so that it qualifies for the CERF."""
+    text = (DATA / "small_book.csv").read_text(encoding="utf-8")
+    assert "3.10%" in text
+    path = folder / "eligible.csv"
+    path.write_text(text.replace("3.10%", "3.95%"), encoding="utf-8")
+    return path
+
+
+def test_run_batch_shows_eligible_and_excluded_then_submit_proposes(
+    client: TestClient, engine: Engine, tmp_path: Path
+) -> None:
+    import_files(engine, [eligible_book(tmp_path)], actor="tester")
+    csrf = sign_in(client, "checker")
+    assert client.post("/cerf/run", data={"quarter": "2024Q2", "csrf_token": csrf}).status_code == 403
+    csrf = sign_in(client, "officer")
+    page = client.get("/cerf?quarter=2024q2")
+    assert page.status_code == 200 and 'id="no-batch"' in page.text and 'id="run-form"' in page.text
+
+    ran = client.post("/cerf/run", data={"quarter": "2024Q2", "csrf_token": csrf})
+    assert ran.status_code == 303 and ran.headers["location"] == "/cerf?quarter=2024Q2&done=ran"
+    html = client.get(ran.headers["location"]).text
+    assert count(engine, cerf_batches) == 1
+    eligible = re.search(r'<table id="eligible".*?</table>', html, re.S)
+    assert eligible and "T-0002" in eligible.group(0)
+    assert "1,200.00" in eligible.group(0)  # 60 % of 2,000 万元
+    assert "2,421.65" in eligible.group(0)  # tCO2e a year attributed to the bank
+    again = client.post("/cerf/run", data={"quarter": "2024Q2", "csrf_token": csrf})
+    assert again.headers["location"].endswith("done=unchanged") and count(engine, cerf_batches) == 1
+
+    client.post("/cerf/run", data={"quarter": "2024Q1", "csrf_token": csrf})
+    html = client.get("/cerf?quarter=2024Q1").text
+    excluded = re.search(r'<table id="excluded".*?</table>', html, re.S)
+    assert excluded and "T-0001" in excluded.group(0) and "不是已认定的绿色贷款" in excluded.group(0)
+    assert "本批次没有合格贷款" in html
+
+    with engine.connect() as connection:
+        batch_id = connection.execute(
+            select(cerf_batches.c.id).where(cerf_batches.c.quarter == "2024Q2")
+        ).scalar_one()
+    sign_in(client, "checker")
+    assert (
+        client.post(
+            f"/cerf/{batch_id}/submit", data={"csrf_token": token_in(client.get("/cerf").text)}
+        ).status_code
+        == 403
+    )
+    csrf = sign_in(client, "officer")
+    submitted = client.post(f"/cerf/{batch_id}/submit", data={"csrf_token": csrf})
+    assert submitted.status_code == 303 and submitted.headers["location"].endswith("done=proposed")
+    with engine.connect() as connection:
+        proposal = connection.execute(select(pending_actions)).mappings().one()
+    assert (proposal["kind"], proposal["entity_id"], proposal["maker"], proposal["status"]) == (
+        "cerf_submit", str(batch_id), "officer", "pending",
+    )  # fmt: skip
+    html = client.get("/cerf?quarter=2024Q2").text
+    assert 'id="submissions"' in html and 'id="submit-form"' not in html  # no second proposal offered
+    assert client.post("/cerf/999/submit", data={"csrf_token": csrf}).status_code == 422
+
+    sign_in(client, "auditor")  # reading is enough to download
+    for name in ("disclosure", "verification"):
+        download = client.get(f"/cerf/{batch_id}/{name}.xlsx")
+        assert download.status_code == 200, download.text[:300]
+        assert download.headers["content-type"] == XLSX
+        assert download.content[:2] == b"PK" and len(download.content) > 1000
+        assert "attachment" in download.headers["content-disposition"]
+    assert client.get(f"/cerf/{batch_id}/other.xlsx").status_code == 404
+    assert client.get("/cerf/999/disclosure.xlsx").status_code == 404
+    import_files(engine, [DATA / "small_book.csv"], actor="tester")  # the book changed since the batch
+    stale = client.get(f"/cerf/{batch_id}/disclosure.xlsx")
+    assert stale.status_code == 409 and "重新生成批次" in stale.text
+    assert client.get("/cerf?quarter=2024Q5").status_code == 422
+
+
+# --- reports -------------------------------------------------------------------------------------
+
+
+def test_reports_download_in_every_format(client: TestClient, engine: Engine) -> None:
+    csrf = sign_in(client, "auditor")
+    assert 'id="stats-form"' in client.get("/reports").text
+    expected = {"xlsx": XLSX, "csv": "application/zip", "html": "text/html"}
+    for fmt, kind in expected.items():
+        response = client.post(
+            "/reports/stats", data={"date": "2025-03-31", "format": fmt, "csrf_token": csrf}
+        )
+        assert response.status_code == 200, (fmt, response.text[:300])
+        assert response.headers["content-type"].startswith(kind) and response.content, fmt
+        assert "attachment" in response.headers["content-disposition"]
+    archive = client.post("/reports/stats", data={"date": "2025-03-31", "format": "csv", "csrf_token": csrf})
+    with zipfile.ZipFile(io.BytesIO(archive.content)) as opened:
+        names = opened.namelist()
+        assert names and all(n.endswith(".csv") for n in names)
+    assert count(engine, report_snapshots) == 4
+    expected = {"html": "text/html", "xlsx": XLSX, "pdf": "application/pdf"}
+    for fmt, kind in expected.items():
+        response = client.post(
+            "/reports/disclosure", data={"year": "2024", "format": fmt, "csrf_token": csrf}
+        )
+        assert response.status_code == 200, (fmt, response.text[:300])
+        assert response.headers["content-type"].startswith(kind) and response.content, fmt
+    assert response.content.startswith(b"%PDF")
+    bad = client.post("/reports/stats", data={"date": "2025-13-01", "format": "xlsx", "csrf_token": csrf})
+    assert bad.status_code == 422 and "YYYY-MM-DD" in bad.text
+    bad = client.post("/reports/disclosure", data={"year": "2024", "format": "doc", "csrf_token": csrf})
+    assert bad.status_code == 422
+
+
+# --- audit ---------------------------------------------------------------------------------------
+
+
+def test_the_audit_page_shows_records_pages_and_a_broken_chain(client: TestClient, engine: Engine) -> None:
+    sign_in(client, "auditor")
+    html = client.get("/audit").text
+    assert 'id="chain-ok"' in html and "完整" in html
+    rows = re.findall(r"<tr><td>(\d+)</td>", html)
+    total = count(engine, audit_log)
+    assert len(rows) == min(total, 50) and int(rows[0]) == total  # newest first
+    assert "import" in html and "tester" in html
+    with engine.begin() as connection:
+        first = connection.execute(select(func.min(audit_log.c.id))).scalar_one()
+        connection.execute(update(audit_log).where(audit_log.c.id == first).values(actor="someone-else"))
+    html = client.get("/audit").text
+    assert 'id="chain-broken"' in html and "记录被改动" in html and 'id="chain-ok"' not in html
+    assert client.get("/audit?page=5").status_code == 422  # only the latest 200 records
+
+
+def test_the_audit_page_pages_through_the_latest_200(client: TestClient, engine: Engine) -> None:
+    with engine.begin() as connection:
+        for i in range(220):
+            audit.record(connection, actor="tester", action="note", entity="test", entity_id=str(i))
+    sign_in(client, "auditor")
+    first = client.get("/audit").text
+    assert "页 1 / 4" in first and 'href="/audit?page=2"' in first
+    last = client.get("/audit?page=4").text
+    assert len(re.findall(r"<tr><td>(\d+)</td>", last)) == 50 and 'href="/audit?page=5"' not in last
+
+
+# --- users ---------------------------------------------------------------------------------------
+
+
+def test_an_admin_adds_a_user_who_can_then_sign_in(client: TestClient, engine: Engine) -> None:
+    csrf = sign_in(client, "admin")
+    html = client.get("/admin/users").text
+    assert 'id="user-officer"' in html and "risk_manager" in html and 'value="collateral_officer"' in html
+    form = {
+        "username": "zhang",
+        "display_name": "张三",
+        "password": "long-enough-1",
+        "roles": ["officer", "viewer"],
+    }
+    done = client.post("/admin/users", data={**form, "csrf_token": csrf})
+    assert done.status_code == 303 and done.headers["location"] == "/admin/users?added=zhang"
+    html = client.get(done.headers["location"]).text
+    row = re.search(r'<tr id="user-zhang">.*?</tr>', html, re.S)
+    assert row and "张三" in row.group(0) and "officer, viewer" in row.group(0) and "是" in row.group(0)
+    with engine.connect() as connection:
+        stored = connection.execute(select(users).where(users.c.username == "zhang")).mappings().one()
+    assert stored["roles"] == ["officer", "viewer"] and stored["password_hash"].startswith("$argon2id$")
+    again = client.post("/admin/users", data={**form, "csrf_token": csrf})
+    assert again.status_code == 422 and "已存在" in again.text
+    short = client.post(
+        "/admin/users", data={**form, "username": "li", "password": "short", "csrf_token": csrf}
+    )
+    assert short.status_code == 422 and "至少 8 个字符" in short.text
+    none = client.post(
+        "/admin/users", data={"username": "wang", "password": "long-enough-1", "csrf_token": csrf}
+    )
+    assert none.status_code == 422 and "至少选择一个角色" in none.text
+    assert count(engine, users) == len(ROLES) + 2
+    client.cookies.clear()
+    login = client.get("/login")
+    signed = client.post(
+        "/login", data={"username": "zhang", "password": "long-enough-1", "csrf_token": token_in(login.text)}
+    )
+    assert signed.status_code == 303
