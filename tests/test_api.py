@@ -84,6 +84,12 @@ SAMPLES: dict[str, tuple[dict[str, Any], dict[str, Any] | None]] = {
     "/api/v1/pledges/{pledge_id}/release": ({"pledge_id": "NOPE"}, {"reason": "结清"}),
     "/api/v1/cerf/batches": ({}, {"quarter": "2024Q1"}),
     "/api/v1/cerf/batches/{batch_id}/submit": ({"batch_id": 999}, None),
+    "/api/v1/borrowers": ({}, None),
+    "/api/v1/projects": ({}, None),
+    "/api/v1/loans/import": ({}, None),
+    "/api/v1/labels/run": ({}, None),
+    "/api/v1/collateral/revalue": ({}, {"day": "2025-06-30"}),
+    "/api/v1/reports/stats": ({}, None),
 }
 
 
@@ -263,3 +269,26 @@ def test_a_loan_edit_needs_the_current_version(client: TestClient, engine: Engin
         ).status_code
         == 403
     )
+
+
+def test_import_label_and_list_through_the_api(client: TestClient, engine: Engine) -> None:
+    headers = sign_in(client, "officer")
+    bad = "贷款编号,借款人名称,统一社会信用代码,行业代码,行政区划代码,贷款金额（万元）,贷款余额（万元）,发放日期,到期日期\n"
+    bad += "N-1,某公司,91330100799655058A,C3011,330106,100,100,2025-01-01,2026-01-01\n"
+    refused = client.post(
+        "/api/v1/loans/import", files={"file": ("bad.csv", bad.encode(), "text/csv")}, headers=headers
+    )
+    assert refused.status_code == 422
+    issue = refused.json()["detail"]["issues"][0]
+    assert issue["row"] == 2 and "统一社会信用代码" in issue["column"]
+    good = bad.replace("91330100799655058A", "91330100799655058B")
+    accepted = client.post(
+        "/api/v1/loans/import", files={"file": ("good.csv", good.encode(), "text/csv")}, headers=headers
+    )
+    assert accepted.status_code == 200, accepted.text
+    run = client.post("/api/v1/labels/run", headers=headers).json()
+    assert run["loans"] == client.get("/api/v1/loans").json()["total"]
+    assert client.get("/api/v1/borrowers", params={"q": "某公司"}).json()["total"] == 1
+    assert client.get("/api/v1/projects").json()["total"] >= 1
+    figures = client.get("/api/v1/reports/stats", params={"as_of": "2026-09-30"}).json()["figures"]
+    assert any(f["key"] == "total" for f in figures)

@@ -8,24 +8,44 @@ POSTs accept an ``Idempotency-Key``: the same key from the same user replays the
 from __future__ import annotations
 
 import datetime as dt
+import tempfile
 from decimal import Decimal
+from pathlib import Path as FilePath
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request, Response
+from fastapi import (
+    APIRouter,
+    Depends,
+    File,
+    Header,
+    HTTPException,
+    Path,
+    Query,
+    Request,
+    Response,
+    UploadFile,
+)
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Engine, func, insert, select
+from starlette.concurrency import run_in_threadpool
 
 from greenfin.api.security import need, principal, start_session
 from greenfin.benefits.projects import ProjectProblem, assess_project
+from greenfin.ingest.issues import ImportRejected
 from greenfin.model.problems import ValueProblem
 from greenfin.reference.factors import POLICIES
 from greenfin.service import approvals, audit, identification
 from greenfin.service.audit import verify_chain
 from greenfin.service.auth import LoginRefused, Principal, create_token, login
 from greenfin.service.cerf import run_batch
+from greenfin.service.collateral import CollateralProblem, revalue
+from greenfin.service.identification import label_book
+from greenfin.service.importing import import_files
 from greenfin.service.loans import LoanNotFound, StaleVersion, update_loan
 from greenfin.service.permissions import APPROVER
-from greenfin.store.schema import borrowers, idempotency_keys, loan_labels, loans, pledges, prices
+from greenfin.service.reports import stats_report
+from greenfin.service.users import PermissionDenied
+from greenfin.store.schema import borrowers, idempotency_keys, loan_labels, loans, pledges, prices, projects
 
 router = APIRouter(prefix="/api/v1")
 
@@ -512,3 +532,110 @@ def cerf_submit(
 ) -> PendingOut:  # fmt: skip
     """提出报送批次（审批人复核后生效）/ propose the batch's submission for approval."""
     return _propose(request, who, "cerf_submit", str(batch_id), {}, idempotency_key)
+
+
+@router.get("/borrowers", tags=["loans"])
+def list_borrowers(
+    request: Request, who: Annotated[Principal, Depends(need("READ_LOAN"))],
+    page: int = Query(1, ge=1, le=1_000_000), size: int = Query(50, ge=1, le=200),
+    q: str | None = Query(None, max_length=100, description="名称或信用代码包含 / search"),
+) -> dict[str, Any]:  # fmt: skip
+    """借款人（分页、检索）/ borrowers, paged."""
+    query = select(borrowers).order_by(borrowers.c.credit_code)
+    if q:
+        query = query.where(
+            borrowers.c.name.contains(q, autoescape=True) | borrowers.c.credit_code.contains(q)
+        )
+    with _engine(request).connect() as connection:
+        total = connection.execute(select(func.count()).select_from(query.subquery())).scalar() or 0
+        rows = connection.execute(query.limit(size).offset((page - 1) * size)).mappings()
+        items = [audit.jsonable({k: v for k, v in dict(r).items() if k != "row_hash"}) for r in rows]
+    return {"items": items, "total": int(total), "page": page, "size": size}
+
+
+@router.get("/projects", tags=["loans"])
+def list_projects(
+    request: Request, who: Annotated[Principal, Depends(need("READ_LOAN"))],
+    page: int = Query(1, ge=1, le=1_000_000), size: int = Query(50, ge=1, le=200),
+) -> dict[str, Any]:  # fmt: skip
+    """项目（分页）/ projects, paged."""
+    with _engine(request).connect() as connection:
+        total = connection.execute(select(func.count()).select_from(projects)).scalar() or 0
+        rows = connection.execute(
+            select(projects).order_by(projects.c.project_id).limit(size).offset((page - 1) * size)
+        ).mappings()
+        items = [audit.jsonable({k: v for k, v in dict(r).items() if k != "row_hash"}) for r in rows]
+    return {"items": items, "total": int(total), "page": page, "size": size}
+
+
+@router.post("/loans/import", tags=["loans"])
+async def import_loans(
+    request: Request, who: Annotated[Principal, Depends(need("IMPORT_LOAN"))],
+    file: Annotated[UploadFile, File(description="贷款台账 CSV 或 XLSX / loan book file")],
+) -> dict[str, Any]:  # fmt: skip
+    """导入贷款台账：全部成功或全部不导入，错误逐行定位 / import a loan book, all or nothing."""
+    name = FilePath(file.filename or "upload.csv").name
+    if FilePath(name).suffix.lower() not in {".csv", ".xlsx", ".txt"}:
+        raise HTTPException(422, "只接受 CSV 或 XLSX 文件 / CSV or XLSX only")
+    with tempfile.TemporaryDirectory() as folder:
+        path = FilePath(folder) / name
+        path.write_bytes(await file.read())
+        try:
+            summary = await run_in_threadpool(import_files, _engine(request), [path], actor=who.username)
+        except ImportRejected as rejected:
+            issues = [
+                {"file": i.file, "row": i.row, "column": i.column, "value": i.value, "message_zh": i.message_zh,
+                 "message_en": i.message_en}
+                for i in rejected.issues[:200]
+            ]  # fmt: skip
+            raise HTTPException(422, {"total": rejected.total, "issues": issues}) from None
+    return {"batch_id": summary.batch_id, "rows": summary.rows, "loans": audit.jsonable(vars(summary.loans))}
+
+
+@router.post("/labels/run", tags=["labels"])
+async def run_labels(
+    request: Request, who: Annotated[Principal, Depends(need("RUN_LABEL"))]
+) -> dict[str, Any]:
+    """对全部贷款运行绿色识别（结果与规则版本一并保存）/ label the whole book."""
+    run = await run_in_threadpool(label_book, _engine(request), actor=who.username)
+    return {"run_id": run.run_id, "loans": run.loans, "green": run.green, "not_green": run.not_green,
+            "needs_review": run.needs_review}  # fmt: skip
+
+
+class RevalueIn(Strict):
+    day: dt.date = Field(description="估值日 / valuation day")
+
+
+@router.post("/collateral/revalue", tags=["collateral"])
+async def revalue_pledges(
+    body: RevalueIn, request: Request, who: Annotated[Principal, Depends(need("REVALUE_PLEDGE"))]
+) -> dict[str, Any]:
+    """重估全部在押押品并产生越线提示 / revalue every live pledge."""
+    if not dt.date(2000, 1, 1) <= body.day <= dt.date(2100, 12, 31):
+        raise HTTPException(422, "估值日超出范围 / day out of range")
+    try:
+        run = await run_in_threadpool(revalue, _engine(request), body.day, actor=who.username)
+    except (CollateralProblem, PermissionDenied) as exc:
+        raise HTTPException(409, str(exc)) from None
+    return {
+        "run_id": run.run_id, "day": run.day.isoformat(), "policy": f"{run.policy.name}@{run.policy.version}",
+        "values": len(run.values), "alerts": [{"pledge_id": p, "kind": k, "message": m} for p, k, m in run.alerts],
+        "unpriced": [p for p, _why in run.unpriced],
+    }  # fmt: skip
+
+
+@router.get("/reports/stats", tags=["reports"])
+async def stats(
+    request: Request, who: Annotated[Principal, Depends(need("READ_REPORT"))],
+    as_of: Annotated[dt.date, Query(description="统计时点 / as of")],
+) -> dict[str, Any]:  # fmt: skip
+    """绿色贷款统计的主要数字（总额、按一级类别）/ the statistics' main figures."""
+    if not dt.date(2000, 1, 1) <= as_of <= dt.date(2100, 12, 31):
+        raise HTTPException(422, "统计时点超出范围 / date out of range")
+    result = await run_in_threadpool(stats_report, _engine(request), as_of, actor=who.username)
+    return {
+        "as_of": as_of.isoformat(),
+        "figures": [
+            {"key": f.key, "count": f.count, "balance_yuan": str(f.balance_yuan)} for f in result.figures()
+        ],
+    }
