@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import importlib
 import logging
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from sqlalchemy import Engine
 
 from greenfin.api import v1
 from greenfin.api.security import PrincipalCache, Signer
@@ -22,6 +26,7 @@ log = logging.getLogger("greenfin.api")
 
 def create_app(url: str | None = None, *, secret: bytes | None = None) -> FastAPI:
     app = FastAPI(
+        lifespan=_lifespan,
         title="greenfin API",
         version="1",
         description="绿色金融：贷款台账、绿色识别、环境效益、环境权益押品 / green finance API",
@@ -49,3 +54,23 @@ def create_app(url: str | None = None, *, secret: bytes | None = None) -> FastAP
         return JSONResponse({"detail": "服务器内部错误 / internal error"}, status_code=500)
 
     return app
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Compute the dashboard's summary in the background at start, so the first visitor need not
+    wait for a grouping of the whole book."""
+    threading.Thread(target=_warm, args=(app.state.engine,), daemon=True).start()
+    yield
+
+
+def _warm(engine: Engine) -> None:
+    import datetime as dt
+
+    from greenfin.reference.factors import DEFAULT_POLICY
+    from greenfin.service.green_book import book_summary
+
+    try:
+        book_summary(engine, DEFAULT_POLICY, dt.date.today().year)
+    except Exception:  # an empty or migrating store: the page computes it when asked
+        log.debug("dashboard warm-up skipped", exc_info=True)
