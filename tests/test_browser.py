@@ -15,10 +15,12 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from fastapi import FastAPI
 
 from greenfin.api.app import create_app
 from greenfin.service.identification import label_book
@@ -63,11 +65,34 @@ def browser() -> Iterator[Browser]:
         launched.close()
 
 
+@contextmanager
+def served(app: FastAPI) -> Iterator[str]:
+    """Serve an app with uvicorn in a thread on 127.0.0.1 and a free port; stop it afterwards."""
+    import uvicorn
+
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))  # the port is taken here, so no other process can race for it
+    port = listener.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            pytest.fail("uvicorn did not start within 20 s")
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        listener.close()
+        app.state.engine.dispose()
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The app on 127.0.0.1, a free port, over a store holding the small book and two users."""
-    import uvicorn
-
     url = f"sqlite:///{tmp_path_factory.mktemp('browser') / 'store.db'}"
     engine = open_store(url)
     import_files(engine, [DATA / "small_book.csv"], actor="tester")
@@ -76,22 +101,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     add_user(engine, "checker", PASSWORD, ["checker"], display_name="李审批", actor="admin")
     engine.dispose()
     app = create_app(url, secret=b"b" * 32)
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    listener.bind(("127.0.0.1", 0))  # the port is taken here, so no other process can race for it
-    port = listener.getsockname()[1]
-    served = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=served.run, kwargs={"sockets": [listener]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not served.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            pytest.fail("uvicorn did not start within 20 s")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    served.should_exit = True
-    thread.join(timeout=10)
-    listener.close()
-    app.state.engine.dispose()
+    with served(app) as address:
+        yield address
 
 
 @pytest.fixture

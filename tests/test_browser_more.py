@@ -23,6 +23,7 @@ from tests.test_browser import (  # the browser fixture and helpers, shared
     browser,
     distinct_colours,
     page,
+    served,
     sign_in,
 )
 from tests.test_web_more import pledge_book
@@ -36,12 +37,6 @@ __all__ = ["browser", "page"]  # fixtures used by name
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The app on a free port over a store with the small book, a pledge and two revaluations."""
-    import socket
-    import threading
-    import time
-
-    import uvicorn
-
     url = f"sqlite:///{tmp_path_factory.mktemp('browser_more') / 'store.db'}"
     engine = open_store(url)
     import_files(engine, [DATA / "small_book.csv"], actor="tester")
@@ -53,22 +48,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         collateral.revalue(engine, day, actor="officer")
     engine.dispose()
     app = create_app(url, secret=b"c" * 32)
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    listener.bind(("127.0.0.1", 0))
-    port = listener.getsockname()[1]
-    served = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=served.run, kwargs={"sockets": [listener]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not served.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            pytest.fail("uvicorn did not start within 20 s")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    served.should_exit = True
-    thread.join(timeout=10)
-    listener.close()
-    app.state.engine.dispose()
+    with served(app) as address:
+        yield address
 
 
 def test_the_collateral_chart_renders(page: Page) -> None:

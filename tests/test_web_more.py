@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, Table, func, insert, select, update
+from sqlalchemy import Engine, Table, func, select, update
 
 from greenfin.api.app import create_app
 from greenfin.model.entities import Instrument
@@ -29,17 +29,20 @@ from greenfin.store.schema import (
     audit_log,
     cerf_batches,
     pending_actions,
-    prices,
     report_snapshots,
     revaluations,
     users,
 )
 from greenfin.web import i18n
 from tests.conftest import DATA
+from tests.test_collateral import add_prices as store_prices
+from tests.test_web import client, token_in
+from tests.test_web import sign_in as web_sign_in
+
+__all__ = ["client"]  # a fixture used by name
 
 ROLES = ("officer", "checker", "risk_manager", "auditor", "admin")
 PASSWORD = "correct-horse-battery"
-TOKEN = re.compile(r'name="csrf_token" value="([^"]*)"')
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 HOLDER = "91330100799655058B"  # T-0001's borrower in tests/data/small_book.csv
 
@@ -49,14 +52,7 @@ def add_prices(engine: Engine) -> list[dt.date]:
     rng = np.random.default_rng(3)
     closes = 60 * np.exp(rng.normal(0, 0.004, 120))
     closes[-25:] = np.linspace(closes[-26], 50, 25)
-    days = [dt.date(2025, 1, 1) + dt.timedelta(days=i) for i in range(closes.size)]
-    with engine.begin() as connection:
-        connection.execute(
-            insert(prices),
-            [{"instrument": "CEA", "day": d, "close_yuan": Decimal(f"{c:.4f}"), "volume": Decimal(500_000)}
-             for d, c in zip(days, closes, strict=True)],
-        )  # fmt: skip
-    return days
+    return store_prices(engine, closes)
 
 
 def pledge_book(engine: Engine) -> list[dt.date]:
@@ -85,27 +81,11 @@ def app(engine: Engine, store_url: str) -> Iterator[FastAPI]:
     application.state.engine.dispose()
 
 
-@pytest.fixture
-def client(app: FastAPI) -> Iterator[TestClient]:
-    with TestClient(app, follow_redirects=False) as test_client:
-        yield test_client
-
-
-def token_in(html: str) -> str:
-    found = TOKEN.search(html)
-    assert found, "the page carries no csrf_token field"
-    return found.group(1)
-
-
 def sign_in(client: TestClient, username: str) -> str:
-    """Sign in through the form; return the session's CSRF token."""
+    """Sign in afresh through the form; return the session's CSRF token (a refusal page carries
+    it too, in its sign-out form, so users without a permission sign in the same way)."""
     client.cookies.clear()
-    form = client.get("/login")
-    response = client.post(
-        "/login", data={"username": username, "password": PASSWORD, "csrf_token": token_in(form.text)}
-    )
-    assert response.status_code == 303, response.text
-    return token_in(client.get("/reports").text)  # a refusal page carries it too (the sign-out form)
+    return web_sign_in(client, username, PASSWORD)
 
 
 def count(engine: Engine, table: Table) -> int:

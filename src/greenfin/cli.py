@@ -29,7 +29,7 @@ from sqlalchemy import Engine
 from greenfin.cli_benefits import benefits
 from greenfin.cli_cerf import cerf_app
 from greenfin.cli_collateral import collateral_app, user_app
-from greenfin.cli_issues import issue_table
+from greenfin.cli_issues import print_rejection
 from greenfin.cli_labels import STATUS_SHORT_ZH, classify, label_app
 from greenfin.cli_prices import prices_app
 from greenfin.cli_reports import report_app
@@ -80,14 +80,7 @@ def _progress(description: str) -> Iterator[Progress]:
 
 
 def _print_rejection(rejected: ImportRejected, errors_out: Path | None) -> None:
-    err.print(
-        issue_table(
-            f"导入被拒绝，共 {rejected.total} 个问题，数据库未作任何更改 / import rejected, nothing was changed",
-            rejected.issues,
-        )
-    )
-    if rejected.total > 50:
-        err.print(f"…… 另有 {rejected.total - 50} 个问题 / {rejected.total - 50} more; use --errors-out")
+    print_rejection(err, rejected, "; use --errors-out")
     if errors_out is not None:
         write_table(
             errors_out,

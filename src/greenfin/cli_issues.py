@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from rich.console import Console
 from rich.table import Table
 
-from greenfin.ingest.issues import ImportIssue
+from greenfin.ingest.issues import ImportIssue, ImportRejected
 
 #: Problems listed on screen; the rejection counts them all, and --errors-out writes them all.
 SHOWN = 50
@@ -25,3 +26,13 @@ def issue_table(title: str, issues: Sequence[ImportIssue]) -> Table:
             f"{issue.message_zh}\n[dim]{issue.message_en}[/dim]",
         )
     return table
+
+
+def print_rejection(console: Console, rejected: ImportRejected, more_hint: str = "") -> None:
+    """A refused import: the located problems, how many more there are, and that nothing changed."""
+    title = (
+        f"导入被拒绝，共 {rejected.total} 个问题，数据库未作任何更改 / import rejected, nothing was changed"
+    )
+    console.print(issue_table(title, rejected.issues))
+    if rejected.total > SHOWN:
+        console.print(f"…… 另有 {rejected.total - SHOWN} 个问题 / {rejected.total - SHOWN} more{more_hint}")

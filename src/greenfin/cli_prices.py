@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from greenfin.cli_issues import SHOWN, issue_table
+from greenfin.cli_issues import SHOWN, issue_table, print_rejection
 from greenfin.collateral.prices import DEFAULT_MAX_GAP_DAYS, LAYOUT_NAMES_ZH
 from greenfin.ingest.issues import ImportRejected
 from greenfin.model.problems import ValueProblem
@@ -52,10 +52,7 @@ def import_command(
     try:
         result = import_prices(engine, files, actor=user, instrument=instrument, max_gap_days=max_gap_days)
     except ImportRejected as rejected:
-        title = f"导入被拒绝，共 {rejected.total} 个问题，数据库未作任何更改 / import rejected, nothing was changed"
-        err.print(issue_table(title, rejected.issues))
-        if rejected.total > SHOWN:
-            err.print(f"…… 另有 {rejected.total - SHOWN} 个问题 / {rejected.total - SHOWN} more")
+        print_rejection(err, rejected)
         raise typer.Exit(code=1) from None
     _print_import(result)
 

@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from greenfin.cli_issues import SHOWN, issue_table
+from greenfin.cli_issues import print_rejection
 from greenfin.ingest.issues import ImportRejected
 from greenfin.reports.document import stats_document
 from greenfin.reports.render import FontMissing, render
@@ -120,10 +120,7 @@ def operations_command(
     try:
         result = import_operations(open_store(db), file, actor=user)
     except ImportRejected as rejected:
-        title = f"导入被拒绝，共 {rejected.total} 个问题，数据库未作任何更改 / import rejected, nothing was changed"
-        err.print(issue_table(title, rejected.issues))
-        if rejected.total > SHOWN:
-            err.print(f"…… 另有 {rejected.total - SHOWN} 个问题 / {rejected.total - SHOWN} more")
+        print_rejection(err, rejected)
         raise typer.Exit(code=1) from None
     console.print(
         f"[green]导入完成[/green]：{result.rows:,} 行，新增 {result.inserted:,}，更新 {result.updated:,}，未变 {result.unchanged:,}"

@@ -22,6 +22,8 @@ from greenfin.api.security import PrincipalCache, Signer
 from greenfin.store.database import open_store
 
 log = logging.getLogger("greenfin.api")
+#: The page routers, included when the web package is installed.
+PAGE_MODULES = ("greenfin.web.pages", "greenfin.web.pages_more")
 
 
 def create_app(url: str | None = None, *, secret: bytes | None = None) -> FastAPI:
@@ -35,18 +37,12 @@ def create_app(url: str | None = None, *, secret: bytes | None = None) -> FastAP
     app.state.signer = Signer(secret)
     app.state.principals = PrincipalCache()
     app.include_router(v1.router)
-    try:
-        pages = importlib.import_module("greenfin.web.pages")
-    except ImportError:  # pragma: no cover - an API-only install has no pages
-        pages = None
-    if pages is not None:
+    for name in PAGE_MODULES:
+        try:
+            pages = importlib.import_module(name)
+        except ImportError:  # pragma: no cover - an API-only install has no pages
+            continue
         app.include_router(pages.router)
-    try:
-        pages_more = importlib.import_module("greenfin.web.pages_more")
-    except ImportError:  # pragma: no cover - an API-only install has no pages
-        pages_more = None
-    if pages_more is not None:
-        app.include_router(pages_more.router)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:

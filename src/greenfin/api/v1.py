@@ -339,19 +339,7 @@ def override_label(
     idempotency_key: IdempotencyKey = None,
 ) -> PendingOut:  # fmt: skip
     """提出改判：待另一位审批人复核后生效（maker-checker）/ propose an override for approval."""
-    replay = _idempotent(request, who, idempotency_key)
-    if replay is not None:
-        return PendingOut(**replay)
-    try:
-        action_id = approvals.propose(
-            _engine(request), "label_override", loan_id, body.model_dump(), maker=who.username
-        )
-    except approvals.ApprovalProblem as exc:
-        raise HTTPException(422, str(exc)) from None
-    out = PendingOut(id=action_id, kind="label_override", entity_id=loan_id, payload=body.model_dump(),
-                     maker=who.username, status="pending")  # fmt: skip
-    _remember(request, who, idempotency_key, 202, out.model_dump())
-    return out
+    return _propose(request, who, "label_override", loan_id, body.model_dump(), idempotency_key)
 
 
 @router.get("/approvals", response_model=list[PendingOut], tags=["approvals"])
@@ -389,7 +377,7 @@ def approve_action(
     action_id: ActionId,
     body: NoteIn,
     request: Request,
-    who: Annotated[Principal, Depends(need("APPROVE_LABEL"))],
+    who: Annotated[Principal, Depends(need("READ_APPROVAL"))],
 ) -> dict[str, Any]:
     """批准（复核人不能是提出人）/ approve; the checker is never the maker."""
     return _decide(action_id, request, who, body, True)
@@ -400,7 +388,7 @@ def reject_action(
     action_id: ActionId,
     body: NoteIn,
     request: Request,
-    who: Annotated[Principal, Depends(need("APPROVE_LABEL"))],
+    who: Annotated[Principal, Depends(need("READ_APPROVAL"))],
 ) -> dict[str, Any]:
     """退回 / reject."""
     return _decide(action_id, request, who, body, False)

@@ -8,10 +8,13 @@ other kinds need the methodology's own inputs and are assessed from a project fi
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 from sqlalchemy import Engine, select
 
 from greenfin.benefits.assess import Place, assess_columns
@@ -90,47 +93,60 @@ class BookBenefits:
     reporting_year: int
 
 
+def renewable_columns(
+    rows: Iterable[Mapping[str, Any]], policy: FactorPolicy, reporting_year: int
+) -> tuple[list[Mapping[str, Any]], dict[str, NDArray[np.float64]]]:
+    """The rows on renewable-power projects with a stated generation, assessed in one columnar pass.
+
+    A row carries ``balance_fen``, ``region_code`` (the borrower's), ``project_region``,
+    ``project_type``, ``project_name``, ``annual_generation_mwh`` and ``total_investment_fen``;
+    the result's arrays follow the chosen rows in order.
+    """
+    chosen = [
+        row for row in rows
+        if row["annual_generation_mwh"] is not None and technology_of(row["project_type"], row["project_name"])
+    ]  # fmt: skip
+    places: dict[Place, int] = {}
+    index = [
+        places.setdefault(_place(row["project_region"] or row["region_code"]), len(places)) for row in chosen
+    ]
+    result = assess_columns(
+        RENEWABLE,
+        {"generation": np.array([float(row["annual_generation_mwh"]) for row in chosen], dtype=np.float64)},
+        list(places),
+        np.array(index, dtype=np.int64),
+        np.full(len(chosen), reporting_year, dtype=np.int64),
+        policy,
+        balance_yuan=np.array([row["balance_fen"] / 100 for row in chosen], dtype=np.float64),
+        investment_yuan=np.array(
+            [(row["total_investment_fen"] or 0) / 100 for row in chosen], dtype=np.float64
+        ),
+    )
+    return chosen, result
+
+
+#: The columns :func:`renewable_columns` reads, as a query selects them.
+RENEWABLE_ROW = (
+    loans.c.loan_id, loans.c.balance_fen, borrowers.c.region_code, projects.c.name.label("project_name"),
+    projects.c.project_type, projects.c.region_code.label("project_region"), projects.c.annual_generation_mwh,
+    projects.c.total_investment_fen,
+)  # fmt: skip
+
+
 def book_benefits(engine: Engine, policy: FactorPolicy, reporting_year: int) -> BookBenefits:
     """All loans on renewable-power projects with a stated generation, in one columnar pass."""
     query = (
-        select(
-            loans.c.balance_fen,
-            borrowers.c.region_code.label("borrower_region"),
-            projects.c.region_code,
-            projects.c.project_type,
-            projects.c.name,
-            projects.c.annual_generation_mwh,
-            projects.c.total_investment_fen,
-        )
+        select(*RENEWABLE_ROW)
         .select_from(loans.join(borrowers).join(projects))
         .where(projects.c.annual_generation_mwh.is_not(None))
     )
-    generation, balance, investment, index = [], [], [], []
-    places: dict[Place, int] = {}
     with engine.connect() as connection:
-        for row in connection.execute(query):
-            if technology_of(row.project_type, row.name) is None:
-                continue
-            place = _place(row.region_code or row.borrower_region)
-            generation.append(float(row.annual_generation_mwh))
-            balance.append(row.balance_fen / 100)
-            investment.append((row.total_investment_fen or 0) / 100)
-            index.append(places.setdefault(place, len(places)))
-    count = len(generation)
-    if not count:
+        rows = [dict(row) for row in connection.execute(query).mappings()]
+    chosen, result = renewable_columns(rows, policy, reporting_year)
+    if not chosen:
         return BookBenefits(0, 0.0, 0.0, 0.0, 0.0, policy.name, reporting_year)
-    result = assess_columns(
-        RENEWABLE,
-        {"generation": np.array(generation)},
-        list(places),
-        np.array(index, dtype=np.int64),
-        np.full(count, reporting_year, dtype=np.int64),
-        policy,
-        balance_yuan=np.array(balance),
-        investment_yuan=np.array(investment),
-    )
     return BookBenefits(
-        count,
+        len(chosen),
         float(result["coal_saved"].sum()),
         float(result["co2_reduced"].sum()),
         float(result["attributed_coal_saved"].sum()),

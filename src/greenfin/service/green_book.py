@@ -15,15 +15,13 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-import numpy as np
 from sqlalchemy import Engine, case, func, select
 
-from greenfin.benefits.assess import Place, assess_columns
 from greenfin.benefits.renewable_power import METHODOLOGY as RENEWABLE
 from greenfin.reference.catalogues import catalogue, successors
 from greenfin.reference.factors import FactorPolicy
 from greenfin.reference.regions import region
-from greenfin.service.benefits import technology_of
+from greenfin.service.benefits import RENEWABLE_ROW, renewable_columns
 from greenfin.store.schema import audit_chain, borrowers, label_decisions, loan_labels, loans, projects
 
 
@@ -154,39 +152,15 @@ def _mark_through_crosswalk(version: str, code: str) -> str:
     return "√√" if "√√" in marks else "√" if "√" in marks else ""
 
 
-def _benefits(
-    rows: list[dict[str, object]], policy: FactorPolicy, year: int
-) -> dict[str, tuple[float, float]]:
+def _benefits(rows: list[dict[str, Any]], policy: FactorPolicy, year: int) -> dict[str, tuple[float, float]]:
     """Attributed CO2 and coal for the loans on renewable-power projects with a stated generation."""
-    chosen = [
-        r for r in rows
-        if r["annual_generation_mwh"] is not None and technology_of(r["project_type"], r["project_name"])  # type: ignore[arg-type]
-    ]  # fmt: skip
-    if not chosen:
-        return {}
-    places: dict[Place, int] = {}
-    index = []
-    for r in chosen:
-        found = region(str(r["project_region"] or r["region_code"]))
-        index.append(
-            places.setdefault(Place(found.province.short_zh, found.grid_region or None), len(places))
-        )
-    result = assess_columns(
-        RENEWABLE,
-        {"generation": np.array([float(r["annual_generation_mwh"]) for r in chosen])},  # type: ignore[arg-type]
-        list(places),
-        np.array(index, dtype=np.int64),
-        np.full(len(chosen), year, dtype=np.int64),
-        policy,
-        balance_yuan=np.array([int(r["balance_fen"]) / 100 for r in chosen]),  # type: ignore[call-overload]
-        investment_yuan=np.array([int(r["total_investment_fen"] or 0) / 100 for r in chosen]),  # type: ignore[call-overload]
-    )
+    chosen, result = renewable_columns(rows, policy, year)
     return {
-        str(r["loan_id"]): (
+        str(row["loan_id"]): (
             float(result["attributed_co2_reduced"][i]),
             float(result["attributed_coal_saved"][i]),
         )
-        for i, r in enumerate(chosen)
+        for i, row in enumerate(chosen)
     }
 
 
@@ -278,11 +252,7 @@ def _book_summary(engine: Engine, policy: FactorPolicy, reporting_year: int) -> 
         rows = [
             dict(r)
             for r in connection.execute(
-                select(
-                    loans.c.loan_id, loans.c.balance_fen, borrowers.c.region_code, projects.c.name.label("project_name"),
-                    projects.c.project_type, projects.c.region_code.label("project_region"),
-                    projects.c.annual_generation_mwh, projects.c.total_investment_fen,
-                )
+                select(*RENEWABLE_ROW)
                 .select_from(joined.join(borrowers).join(projects))
                 .where(status == "green", projects.c.annual_generation_mwh.is_not(None))
             ).mappings()
