@@ -26,14 +26,12 @@ from pathlib import Path
 from greenfin.taxonomy.engine import (
     Compiled,
     Subject,
-    _borrower_spans,
     _compiled,
     _counts,
-    _except_spans,
     _label,
-    _negated_spans,
     catalogue_version_for,
     folded_text,
+    uncounted,
 )
 from greenfin.taxonomy.evaluation import load_cases
 
@@ -90,14 +88,12 @@ class Naive(Compiled):
 
     def occurrences(self, text: str) -> list[tuple[int, int, str]]:
         result = []
-        negated = _negated_spans(text) + _borrower_spans(text) + _except_spans(text)
+        skipped = uncounted(text, self.activity_of)
         for phrase in self.phrases:
             start = text.find(phrase)
             while start >= 0:
                 end = start + len(phrase)
-                if not any(low <= start < high for low, high in negated) and _counts(
-                    text, start, end, phrase not in self.activity_of
-                ):
+                if not skipped(start, phrase) and _counts(text, start, end, phrase not in self.activity_of):
                     result.append((start, end, phrase))
                 start = text.find(phrase, start + 1)
         return result

@@ -119,3 +119,17 @@ def shared_file(*parts: str) -> Path:
     if not path.is_file():
         pytest.skip(f"{path} is not present beside this checkout")
     return path
+
+
+def cjk_font_or_skip() -> str:
+    """The PDF's CJK font; a test that renders a PDF skips without one (a fresh machine has only
+    Python), and fails instead under ``GREENFIN_REQUIRE_FONT=1`` (set by CI, which installs
+    Debian's fonts-wqy-microhei)."""
+    from greenfin.reports.render import FontMissing, cjk_font
+
+    try:
+        return cjk_font()
+    except FontMissing as missing:
+        if os.environ.get("GREENFIN_REQUIRE_FONT") == "1":
+            pytest.fail(f"{missing} - GREENFIN_REQUIRE_FONT=1 makes this a failure")
+        pytest.skip(f"PDF tests skipped: {missing}")

@@ -191,3 +191,51 @@ def test_a_bare_except_and_a_borrower_description_do_not_count(rules: Compiled) 
     assert label(rules, "借款人为风电运营商，本次贷款用于建设办公楼").status == "not_green"
     kept = label(rules, "借款人系贸易企业，贷款用于风电场建设")
     assert kept.item is not None and kept.item.code == "3.2.2.1" and kept.activities == ("operate",)
+
+
+def test_a_credit_memo_counts_only_the_use_of_funds(rules: Compiled) -> None:
+    memo = (
+        "借款人XX煤业有限公司成立于2003年，主营煤炭开采及风电设备销售，年产原煤300万吨。本次申请项目贷款4.2亿元，"
+        "期限15年，专项用于建设100MW光伏电站，还款来源为风电场售电收入，以电费收费权质押。"
+    )
+    found = label(rules, memo)
+    assert found.status == "green" and found.item is not None and found.item.code == "3.2.2.2"
+    assert found.activities == ("operate",)  # the borrower's 销售 is not what the loan does
+    dividends = (
+        "借款人XX风力发电有限公司运营装机200MW风电场，经营稳定。申请流动资金贷款1亿元，用于向股东支付应付股利"
+    )
+    assert label(rules, dividends).status == "not_green"
+    # working capital that buys the inputs of the borrower's business finances that business
+    inputs = "借款人主营风电叶片制造，本笔流动资金贷款用于采购原材料"
+    made = label(rules, inputs)
+    assert made.item is not None and made.item.code == "3.2.1.1"
+
+
+def test_a_company_name_is_not_the_purpose(rules: Compiled) -> None:
+    assert label(rules, "XX光伏贸易有限公司采购日用百货流动资金").status == "not_green"
+    own_roof = label(rules, "XX风电设备批发公司投资建设仓库屋顶光伏")
+    assert (
+        own_roof.item is not None and own_roof.item.code == "3.2.2.2" and own_roof.activities == ("operate",)
+    )
+    # a kind of company without a name is the business being financed
+    kind = label(rules, "风电设备销售公司经营周转")
+    assert kind.item is not None and kind.item.code == "3.2.1.1"
+
+
+def test_an_exclusion_counts_in_its_own_clause_unless_it_speaks_of_the_whole_loan() -> None:
+    local = Compiled(parse_rules(DOC))
+    assert label(local, "光伏光热一体化电站").status == "not_green"
+    kept = label(local, "光伏电站建设，园区另有光热示范")
+    assert kept.item is not None and kept.item.code == "3.2.2.2"
+    whole = Compiled(parse_rules({**DOC, "whole_text_excludes": ["光热"]}))
+    assert label(whole, "光伏电站建设，园区另有光热示范").status == "not_green"
+
+
+def test_a_word_typed_by_sound_is_read_as_the_key_word(rules: Compiled) -> None:
+    slip = label(rules, "丰电场项目固定资产贷款")
+    assert slip.status == "green" and slip.item is not None and slip.item.code == "3.2.2.1"
+    assert "丰电→风电" in slip.reasons[0]
+    assert slip.confidence < label(rules, "风电场项目固定资产贷款").confidence
+    # kept only where the corrected word sits inside a longer phrase of the rules
+    assert label(rules, "丰电路商业综合体装修工程").status == "not_green"
+    assert label(rules, "燃气调峰电站建设").status == "not_green"  # 峰电 is a real word

@@ -42,7 +42,7 @@ from greenfin.store.schema import (
     operations_data,
     report_snapshots,
 )
-from tests.conftest import _reset_postgres
+from tests.conftest import _reset_postgres, cjk_font_or_skip
 
 YEAR_END = dt.date(2026, 12, 31)
 
@@ -273,11 +273,12 @@ def _render(path: Path, page: int = 0) -> np.ndarray[Any, Any]:
 def test_the_pdf_font_draws_chinese_not_tofu(tmp_path: Path) -> None:
     from reportlab.pdfgen import canvas
 
+    font = cjk_font_or_skip()
     images = []
     for n, words in enumerate(("绿色金融", "环境信息")):
         path = tmp_path / f"{n}.pdf"
         pdf = canvas.Canvas(str(path), pagesize=(300, 80))
-        pdf.setFont(cjk_font(), 28)
+        pdf.setFont(font, 28)
         pdf.drawString(20, 30, words)
         pdf.save()
         images.append(_render(path))
@@ -288,6 +289,7 @@ def test_the_pdf_font_draws_chinese_not_tofu(tmp_path: Path) -> None:
 def test_disclosure_pdf_has_ink_and_text(demo: tuple[Engine, str], tmp_path: Path) -> None:
     import pypdfium2
 
+    cjk_font_or_skip()
     engine, _url = demo
     path = render_pdf(disclosure_report(engine, 2025, actor="test"), tmp_path / "d.pdf")
     first = _render(path)
@@ -365,7 +367,7 @@ def test_cli_writes_every_format(demo: tuple[Engine, str], tmp_path: Path) -> No
         assert "绿色贷款余额合计" in result.output
     assert (tmp_path / "stats_2026-11-27.xlsx").is_file() and (tmp_path / "stats_2026-11-27.html").is_file()
     assert (tmp_path / "stats_2026-11-27" / "level1.csv").is_file()
-    for fmt in ("html", "xlsx", "pdf"):
+    for fmt in ("html", "xlsx"):
         result = runner.invoke(
             app,
             ["report", "disclosure", "--year", "2025", "--format", fmt, "--out", str(tmp_path), "--db", url],
@@ -374,6 +376,17 @@ def test_cli_writes_every_format(demo: tuple[Engine, str], tmp_path: Path) -> No
         assert (tmp_path / f"disclosure_2025-12-31.{fmt}").stat().st_size > 1000
     bad = runner.invoke(app, ["report", "stats", "--date", "2026-13-01", "--db", url])
     assert bad.exit_code != 0
+
+
+def test_cli_writes_the_disclosure_pdf(demo: tuple[Engine, str], tmp_path: Path) -> None:
+    cjk_font_or_skip()
+    _engine, url = demo
+    result = CliRunner().invoke(
+        app,
+        ["report", "disclosure", "--year", "2025", "--format", "pdf", "--out", str(tmp_path), "--db", url],
+    )
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "disclosure_2025-12-31.pdf").read_bytes().startswith(b"%PDF")
 
 
 # ---------------------------------------------------------------- pure statistics, any book

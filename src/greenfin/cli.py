@@ -357,7 +357,7 @@ def _serve(url: str | None, host: str, port: int, workers: int = 1) -> None:
         f"网页应用 / web app: http://{host}:{port}/  （API 文档 / API docs: http://{host}:{port}/docs）"
     )
     if workers <= 1:
-        uvicorn.run(create_app(url), host=host, port=port, log_level="warning")
+        uvicorn.run(create_app(url), host=host, port=port, log_level="warning", access_log=False)
         return
     # Several processes must share the session key and the store, which they read from the
     # environment (a key made here is never written anywhere).
@@ -371,6 +371,7 @@ def _serve(url: str | None, host: str, port: int, workers: int = 1) -> None:
         port=port,
         workers=workers,
         log_level="warning",
+        access_log=False,
     )
 
 

@@ -45,6 +45,7 @@ from greenfin.service.loans import LoanNotFound, StaleVersion, update_loan
 from greenfin.service.permissions import APPROVER
 from greenfin.service.reports import stats_report
 from greenfin.service.users import PermissionDenied
+from greenfin.store.paging import page_of
 from greenfin.store.schema import borrowers, idempotency_keys, loan_labels, loans, pledges, prices, projects
 
 router = APIRouter(prefix="/api/v1")
@@ -246,9 +247,11 @@ def list_loans(
             total = connection.execute(select(func.count()).select_from(query.subquery())).scalar() or 0
         else:  # no filter: every loan, counted without the joins
             total = connection.execute(select(func.count()).select_from(loans)).scalar() or 0
-        rows = connection.execute(
-            query.order_by(loans.c.loan_id).limit(size).offset((page - 1) * size)
-        ).mappings()
+        window = page_of(
+            query, loans.c.loan_id, descending=False, size=size, offset=(page - 1) * size,
+            filtered=bool(q or status),
+        )  # fmt: skip
+        rows = connection.execute(window).mappings()
         return LoanPage(items=[_loan_out(dict(r)) for r in rows], total=int(total), page=page, size=size)
 
 

@@ -99,11 +99,17 @@ def latest(kind: str, key: str, before: int) -> Factor:
     A year reported before any factor of the kind was published gets the earliest one: the
     result's trail shows the factor's year, and :func:`year_note` says so in words.
     """
-    years = [f.year for f in factor_table().values() if f.kind == kind and f.key == key]
+    years = _years(kind, key)
     if not years:
         raise FactorMissing(f"no {kind} factor for {key}")
     earlier = [year for year in years if year < before]
     return factor(kind, key, max(earlier) if earlier else min(years))
+
+
+@cache
+def _years(kind: str, key: str) -> tuple[int, ...]:
+    """The years a factor is shipped for: asked on every assessment, so indexed once."""
+    return tuple(sorted(f.year for f in factor_table().values() if f.kind == kind and f.key == key))
 
 
 def year_note(found: Factor, reporting_year: int) -> str:

@@ -13,10 +13,11 @@ cost of a text does not grow with the number of rules.  A batch labels each dist
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import re
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from functools import cache
 from typing import Any, Literal
 
@@ -30,6 +31,7 @@ from greenfin.reference.catalogues import (
     catalogue,
     cerf_link,
 )
+from greenfin.taxonomy.homophones import corrected, slips
 from greenfin.taxonomy.normalise import normalise
 from greenfin.taxonomy.rules import OPERATE, Criterion, ItemRule, RuleSet, rule_set
 
@@ -41,8 +43,22 @@ Outcome = Literal["passed", "failed", "unknown"]
 NEGATIONS = ("不用于", "不包括", "不涉及", "不含", "非", "无")
 #: These cues negate the rest of their clause, not only the next phrase: 不含储能、充电桩 excludes
 #: both, and 贷款不得投向光伏 is about what the money may not do.  Single-character cues (非, 无)
-#: stay adjacent: 无组织 or 非晶 begin words, and 非…的 qualifies only its own phrase.
-CLAUSE_NEGATIONS = ("不用于", "不包括", "不涉及", "不含", "不得", "严禁", "禁止")
+#: stay adjacent: 无组织 or 非晶 begin words, and 非…的 qualifies only its own phrase.  未取得 / 未获得 /
+#: 未申请 / 未通过 / 未达到 say a certification or grade is missing (产品未申请绿色食品认证).
+CLAUSE_NEGATIONS = (
+    "不用于",
+    "不包括",
+    "不涉及",
+    "不含",
+    "不得",
+    "严禁",
+    "禁止",
+    "未取得",
+    "未获得",
+    "未申请",
+    "未通过",
+    "未达到",
+)
 #: Where a negated clause ends: a comma, a full stop, a semicolon or a bracket.
 CLAUSE_ENDS = frozenset("，,；;。.:：（）()【】[]")
 #: A clause that introduces the borrower (借款人为风电设备贸易公司，用于…) describes who borrows, not
@@ -52,12 +68,46 @@ CLAUSE_ENDS = frozenset("，,；;。.:：（）()【】[]")
 BORROWER_CUES = ("借款人", "申请人", "承借主体", "借款主体")
 BORROWER_NOUNS = ("有限公司", "公司", "企业", "集团", "合作社")
 SCOPE_CUES = ("经营范围", "主营业务为", "主营业务包括")
+#: A credit memo introduces the borrower, then states the loan and its use, then where repayment
+#: and security come from (借款人XX煤业有限公司成立于2003年，主营煤炭开采…。申请项目贷款…，用于建设光伏
+#: 电站，还款来源为售电收入，以电费收费权质押).  Only the use says what the money finances.
+USE_CUES = ("用于", "用途为", "用途:", "用途：")
+#: Before the use, a clause with one of these describes the borrower as it is today …
+DESCRIPTION_CUES = ("主营", "主要从事", "成立于", "注册资本", "经营范围")
+#: … and so does one with these, unless it also says what is to be built or bought.
+DESCRIPTION_HINTS = ("年产", "产能", "拥有", "现有", "经营稳定", "国企", "上市", "服务人口", "日供水能力")
+PROJECT_CUES = ("拟", "申请", "本次", "本笔", "建设", "新建", "扩建", "投资", "实施", "购置", "改造", "采购")
+#: A clause that starts with the borrower and says what it runs (借款人XX风电公司运营200MW风电场).
+OPERATION_HINTS = ("运营", "经营")
+#: A use that buys the inputs of the borrower's own business (working capital for raw materials,
+#: an operator's chemicals and power) finances that business: the description then counts.
+BUSINESS_INPUTS = ("原材料", "原料", "辅料", "药剂", "运营期", "日常运营", "生产所需", "备品备件", "货款", "进货",
+                   "承接", "开展")  # fmt: skip
+#: Repayment and security clauses name revenues and collateral, not the use.
+REPAYMENT_CUES = ("还款来源", "担保方式")
+SECURITY_STARTS = ("以", "并以", "由", "并由", "追加", "另以")
+SECURITY_WORDS = ("抵押", "质押", "保证", "担保")
+MEMO_CLAUSE_ENDS = frozenset("，,；;。")
+#: A company's name (XX光伏贸易有限公司, 中广核风电有限公司) says what the company is called, not what
+#: the loan finances.  A name ends in one of these and starts at a placeholder (XX, 某), after a
+#: word that introduces it, or at the start of its clause, at most NAME_REACH characters back.
+#: A bare 公司 with no placeholder names a kind of company; followed by its working capital
+#: (环评公司经营周转) the loan finances that business, otherwise (建材贸易公司仓库屋顶光伏) it is a name.
+COMPANY_SUFFIXES = ("有限责任公司", "股份有限公司", "有限公司", "股份公司", "公司", "集团")
+NAME_PLACEHOLDERS = ("xx", "某")
+NAME_STOPS = ("用于", "借款人", "申请人", "收购", "投资", "采购", "购置", "支付", "向", "为", "与", "对",
+              "由", "及", "和", "、", "给", "的", "系", "是")  # fmt: skip
+NAME_REACH = 16
+#: After a kind of company, these say the loan funds the company's own business.
+WORKING_CAPITAL = ("流动资金", "经营周转", "周转", "流贷", "日常经营", "营运资金", "经营资金", "补充流动")
 #: A phrase right before one of these names the borrower, not what the loan finances
 #: (储能公司租赁办公室: the loan is for an office).
 BORROWER_NAMES = ("公司", "集团", "有限", "股份")
 #: Score added when the borrower's GB/T 4754 class, or its division, supports the item.
 INDUSTRY_CLASS_BONUS = 4.0
 INDUSTRY_DIVISION_BONUS = 2.0
+#: A label read through a sound-alike correction (丰电 → 风电) keeps this share of its confidence.
+SOUND_ALIKE_CONFIDENCE = 0.8
 #: Below this share of the two best scores, the winner is too close to call.
 REVIEW_BELOW = 0.6
 #: A text shorter than this (folded characters) with no phrase found is not judged.
@@ -237,7 +287,7 @@ class Compiled:
         for index, item in enumerate(rules.items):
             for term in item.terms:
                 self.term_items.setdefault(term, []).append(index)
-            phrases.update(item.terms, item.exclude, *item.require)
+            phrases.update(item.terms, item.exclude, item.exclude_anywhere, *item.require)
             for criterion in item.criteria:
                 phrases.update(criterion.when)
                 if isinstance(criterion.value, tuple):
@@ -261,10 +311,10 @@ class Compiled:
         """Every counted occurrence of a phrase, as (start, end, phrase)."""
         result = []
         activity = self.activity_of
-        negated = _negated_spans(text) + _borrower_spans(text) + _except_spans(text)
+        skipped = uncounted(text, activity)
         for end, phrase in self.automaton.iter(text):
             start = end - len(phrase) + 1
-            if any(low <= start < high for low, high in negated):
+            if skipped(start, phrase):
                 continue
             # An activity word before 公司 still says what the borrower does (贸易公司: trade).
             if _counts(text, start, end + 1, phrase not in activity):
@@ -286,6 +336,28 @@ class Compiled:
             if not covered:
                 words.add(phrase)
         return words
+
+
+def uncounted(text: str, activity_of: Mapping[str, Any]) -> Callable[[int, str], bool]:
+    """Whether a phrase found at a position does not say what the loan finances: it is negated or
+    excepted, in a repayment or security clause, or in the borrower's name or description.
+
+    An activity word in the borrower's name or description still counts when the loan is working
+    capital: then the borrower's business is what it finances (借款人为电脑经销商，流动资金用于采购
+    一级能效电脑: trade), while the name's objects (XX光伏贸易有限公司 … 日用百货) still do not.
+    """
+    never = _negated_spans(text) + _except_spans(text) + _repayment_spans(text)
+    business = _borrower_spans(text) + _description_spans(text) + _name_spans(text)
+    working = any(cue in text for cue in WORKING_CAPITAL)
+
+    def skipped(start: int, phrase: str) -> bool:
+        if any(low <= start < high for low, high in never):
+            return True
+        if working and phrase in activity_of:
+            return False
+        return any(low <= start < high for low, high in business)
+
+    return skipped
 
 
 _NEGATION_LENGTHS = sorted({len(cue) for cue in NEGATIONS})
@@ -393,6 +465,103 @@ def _borrower_spans(text: str) -> list[tuple[int, int]]:
     return spans
 
 
+def _name_spans(text: str) -> list[tuple[int, int]]:
+    """The company names in a text (see COMPANY_SUFFIXES)."""
+    spans: list[tuple[int, int]] = []
+    for suffix in COMPANY_SUFFIXES:
+        at = text.find(suffix)
+        while at >= 0:
+            end = at + len(suffix)
+            if not any(low <= at < high for low, high in spans):
+                start = max(0, at - NAME_REACH)
+                for cut in range(at - 1, start - 1, -1):
+                    if text[cut] in MEMO_CLAUSE_ENDS or text[cut] in "（(:：":
+                        start = cut + 1
+                        break
+                window = text[start:at]
+                stop = max(
+                    (window.rfind(word) + len(word) for word in NAME_STOPS if word in window), default=0
+                )
+                marker = max((window.rfind(mark) for mark in NAME_PLACEHOLDERS), default=-1)
+                if marker >= 0 or suffix != "公司" or not _finances_the_company(text[end:]):
+                    spans.append((start + (marker if marker >= 0 else stop), end))
+            at = text.find(suffix, end)
+    return spans
+
+
+def _finances_the_company(rest: str) -> bool:
+    """Whether what follows a kind of company (环评公司…) is its working capital, or nothing:
+    then the company's business is what the loan finances."""
+    return not rest or rest.startswith(WORKING_CAPITAL)
+
+
+def _clauses(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each clause, split at commas, semicolons and full stops (not at a decimal
+    point: 4.2亿元 is one clause)."""
+    spans, start = [], 0
+    for at, char in enumerate(text):
+        if char in MEMO_CLAUSE_ENDS:
+            spans.append((start, at))
+            start = at + 1
+    spans.append((start, len(text)))
+    return [(low, high) for low, high in spans if high > low]
+
+
+def _use_start(text: str) -> int | None:
+    """Where the use of funds starts (its first 用于 / 用途为), if the text states one."""
+    found = [at for at in (text.find(cue) for cue in USE_CUES) if at >= 0]
+    return min(found) if found else None
+
+
+def _description_spans(text: str) -> list[tuple[int, int]]:
+    """In a memo-style text, the clauses before the use of funds that describe the borrower as it
+    is, unless the use buys the inputs of that business (then the description is the use)."""
+    first_use = _use_start(text)
+    if first_use is None or any(word in text[first_use:] for word in BUSINESS_INPUTS):
+        return []
+    return [
+        (low, high)
+        for low, high in _clauses(text)
+        if high <= first_use and _describes_borrower(text[low:high])
+    ]
+
+
+def _repayment_spans(text: str) -> list[tuple[int, int]]:
+    """Repayment and security clauses, anywhere: they name revenues and collateral, not the use."""
+    if not any(cue in text for cue in REPAYMENT_CUES + SECURITY_WORDS):
+        return []
+    spans = []
+    for low, high in _clauses(text):
+        clause = text[low:high]
+        at = next((clause.find(cue) for cue in REPAYMENT_CUES if cue in clause), -1)
+        if at >= 0:
+            spans.append((low + at, high))
+        elif _secures(clause):
+            spans.append((low, high))
+    return spans
+
+
+def _secures(clause: str) -> bool:
+    return clause.startswith(SECURITY_STARTS) and any(word in clause for word in SECURITY_WORDS)
+
+
+def _describes_borrower(clause: str) -> bool:
+    if any(cue in clause for cue in ("拟", "申请", "本次", "本笔")):
+        return False
+    if any(cue in clause for cue in DESCRIPTION_CUES):
+        return True
+    if any(cue in clause for cue in PROJECT_CUES):
+        return False
+    if any(hint in clause for hint in DESCRIPTION_HINTS):
+        return True
+    if not clause.startswith(BORROWER_CUES):
+        return False
+    # 借款人XX热电有限公司为重点排放单位 / 运营200MW风电场: who it is and what it runs today
+    return any(hint in clause for hint in OPERATION_HINTS) or any(
+        f"{noun}{verb}" in clause for noun in BORROWER_NOUNS for verb in "为系是"
+    )
+
+
 @cache
 def _compiled(version: str) -> Compiled:
     return Compiled(rule_set(version))
@@ -452,7 +621,9 @@ def _industry_match(item: ItemRule, industry: str | None) -> tuple[float, str | 
     return 0.0, None
 
 
-def _label(compiled: Compiled, text: str, subject: Subject, note: str | None) -> Label:
+def _label(
+    compiled: Compiled, text: str, subject: Subject, note: str | None, second_look: bool = True
+) -> Label:
     rules = compiled.rules
     reasons = [note] if note else []
     occurrences = compiled.occurrences(text)
@@ -467,9 +638,10 @@ def _label(compiled: Compiled, text: str, subject: Subject, note: str | None) ->
             touched.setdefault(index, []).append(phrase)
     scored = []
     kind_set = set(kinds)
+    excluded = _exclusion(rules, occurrences, text)
     for index, terms in touched.items():
         item = rules.items[index]
-        if kind_set.isdisjoint(item.activities) or not found.isdisjoint(item.exclude):
+        if kind_set.isdisjoint(item.activities) or excluded(item, terms):
             continue
         if not all(found.intersection(group) for group in item.require):
             continue
@@ -490,6 +662,9 @@ def _label(compiled: Compiled, text: str, subject: Subject, note: str | None) ->
             return _result(compiled, "needs_review", candidates[0], 0.5, kept, kinds, reasons)
         return _result(compiled, "not_green", None, 0.9, kept, kinds, reasons)
     if not candidates:
+        retried = _sound_alike(compiled, text, subject, note) if second_look else None
+        if retried is not None:
+            return retried
         if len(text) < SHORTEST_JUDGED:
             return _result(
                 compiled, "needs_review", None, 0.0, kept, kinds, ["文本过短，无法判断用途", *reasons]
@@ -522,6 +697,34 @@ def _label(compiled: Compiled, text: str, subject: Subject, note: str | None) ->
     return _result(compiled, status, top, confidence, kept, kinds, reasons)
 
 
+def _sound_alike(compiled: Compiled, text: str, subject: Subject, note: str | None) -> Label | None:
+    """A second look at a text that named no catalogue phrase: words typed by sound (丰电项目)
+    are corrected where the correction then sits inside a longer phrase of the rules."""
+    written = slips(text)
+    if not written:
+        return None
+    fixed = corrected(text, written)
+    counted = compiled.occurrences(fixed)
+    kept = [
+        (start, was, word)
+        for start, was, word in written
+        if any(
+            low <= start and start + len(word) <= high and high - low > len(word) for low, high, _ in counted
+        )
+    ]
+    if not kept:
+        return None
+    label = _label(compiled, corrected(text, kept), subject, note, second_look=False)
+    if label.item is None:
+        return None
+    said = "、".join(f"{was}→{word}" for _start, was, word in kept)
+    return replace(
+        label,
+        confidence=round(label.confidence * SOUND_ALIKE_CONFIDENCE, 3),
+        reasons=(f"按同音字纠正后识别 / read as typed by sound：{said}", *label.reasons),
+    )
+
+
 def _candidate(
     compiled: Compiled,
     item: ItemRule,
@@ -543,6 +746,35 @@ def _candidate(
         industry_match=industry,
         criteria=tuple(_judge(c, text, found, subject.parameters) for c in item.criteria),
     )
+
+
+def _exclusion(
+    rules: RuleSet,
+    occurrences: list[tuple[int, int, str]],
+    text: str,
+) -> Callable[[ItemRule, list[str]], bool]:
+    """Whether an item is ruled out by one of its exclusions.
+
+    An exclusion qualifies what stands near it: 园区 in "化工园区污水集中处理厂" routes the plant
+    away from the in-plant wastewater item, but "改造后执行园区纳管标准" in the next clause does not.
+    So an exclusion counts in the clause of one of the item's own phrases, and anywhere when the
+    rules say it speaks of the whole loan (燃煤, 住宅开发) or routes it (an item's
+    ``exclude_anywhere``).
+    """
+    ends = [at for at, char in enumerate(text) if char in MEMO_CLAUSE_ENDS]
+    clause_of = [(bisect.bisect(ends, start), phrase) for start, _end, phrase in occurrences]
+
+    def excluded(item: ItemRule, terms: list[str]) -> bool:
+        if any(phrase in item.exclude_anywhere for _clause, phrase in clause_of):
+            return True
+        hits = [(clause, phrase) for clause, phrase in clause_of if phrase in item.exclude]
+        if not hits:
+            return False
+        own_terms = set(terms)
+        own = {clause for clause, phrase in clause_of if phrase in own_terms}
+        return any(clause in own or phrase in rules.whole_text_excludes for clause, phrase in hits)
+
+    return excluded
 
 
 def _distinct_terms(terms: Sequence[str]) -> list[str]:

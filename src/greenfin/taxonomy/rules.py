@@ -57,6 +57,9 @@ class ItemRule:
     criteria: tuple[Criterion, ...]
     examples_green: tuple[str, ...]
     examples_not: tuple[str, ...]
+    #: Exclusions that route the whole text elsewhere wherever they stand (a biomass boiler that
+    #: replaces a coal boiler is the boiler-retrofit item, whichever clause names the coal boiler).
+    exclude_anywhere: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +71,9 @@ class RuleSet:
     activities: dict[str, tuple[str, ...]]
     items: tuple[ItemRule, ...]
     veto: tuple[str, ...] = ()  # phrases of uses that are never green (房地产开发, 办公楼装修)
+    #: Exclusions that speak of the whole loan wherever they stand (燃煤, 住宅开发); any other
+    #: exclusion only rules an item out in the clause where that item's own phrase stands.
+    whole_text_excludes: frozenset[str] = frozenset()
 
     @property
     def version_id(self) -> str:
@@ -173,10 +179,14 @@ def parse_rules(document: dict[str, Any]) -> RuleSet:
                 ),
                 examples_green=tuple(str(t) for t in examples.get("green") or []),
                 examples_not=tuple(str(t) for t in examples.get("not") or []),
+                exclude_anywhere=_phrases(raw.get("exclude_anywhere"), groups, where),
             )
         )
     veto = _phrases(document.get("veto"), groups, f"{version} veto")
-    return RuleSet(version, str(document.get("rules_version", "")), activities, tuple(items), veto)
+    whole = _phrases(document.get("whole_text_excludes"), groups, f"{version} whole_text_excludes")
+    return RuleSet(
+        version, str(document.get("rules_version", "")), activities, tuple(items), veto, frozenset(whole)
+    )
 
 
 @cache

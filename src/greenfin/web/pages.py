@@ -51,6 +51,7 @@ from greenfin.service.benefits import loan_benefits
 from greenfin.service.collateral import STATE_ZH
 from greenfin.service.green_book import book_summary
 from greenfin.service.importing import ImportSummary, import_files
+from greenfin.store.paging import page_of
 from greenfin.store.schema import (
     borrowers,
     collateral_alerts,
@@ -456,8 +457,11 @@ def loan_rows(
             total = int(connection.execute(select(func.count()).select_from(loans)).scalar_one())
         else:
             total = int(connection.execute(select(func.count()).select_from(query.subquery())).scalar_one())
-        order = loans.c.loan_id.desc() if descending else loans.c.loan_id
-        rows = connection.execute(query.order_by(order).limit(size).offset((page - 1) * size)).mappings()
+        window = page_of(
+            query, loans.c.loan_id, descending=descending, size=size, offset=(page - 1) * size,
+            filtered=bool(q) or status in (*STATUSES, "none"),
+        )  # fmt: skip
+        rows = connection.execute(window).mappings()
         return [dict(r) for r in rows], total
 
 
