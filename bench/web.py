@@ -29,6 +29,7 @@ from pathlib import Path
 import httpx
 from sqlalchemy import func, select
 
+from greenfin.api.v1 import _loan_query
 from greenfin.benefits.projects import assess_project
 from greenfin.demo.generator import write_book
 from greenfin.reference.factors import DEFAULT_POLICY
@@ -37,7 +38,8 @@ from greenfin.service.identification import label_book
 from greenfin.service.importing import import_files
 from greenfin.service.users import add_user
 from greenfin.store.database import open_store
-from greenfin.store.schema import borrowers, loans, users
+from greenfin.store.paging import page_of
+from greenfin.store.schema import loan_labels, loans, users
 
 PAGE_TARGET_MS = 300.0
 P99_TARGET_MS = 50.0
@@ -151,9 +153,14 @@ def main() -> int:
     token = create_token(engine, "bench", f"bench {time.time():.0f}")
     # floors, in this process
     started = time.perf_counter()
-    with engine.connect() as connection:
-        connection.execute(select(func.count()).select_from(loans.join(borrowers))).scalar()
-        connection.execute(select(loans).order_by(loans.c.loan_id).limit(50).offset(args.loans // 2)).all()
+    with engine.connect() as connection:  # what the middle page's request runs, without HTTP
+        connection.execute(select(func.count()).select_from(loans)).scalar()
+        run_id = connection.execute(select(func.max(loan_labels.c.run_id))).scalar()
+        query, _label = _loan_query(run_id)
+        middle = page_of(
+            query, loans.c.loan_id, descending=False, size=50, offset=args.loans // 2, filtered=False
+        )
+        connection.execute(middle).all()
     sql_floor = (time.perf_counter() - started) * 1000
     started = time.perf_counter()
     for _ in range(200):
@@ -198,7 +205,9 @@ def main() -> int:
     ordered = sorted(latencies)
     p50 = ordered[len(ordered) // 2]
     p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
-    print(f"book: {args.loans:,} loans; SQL floor (count + a deep page, in process) {sql_floor:.0f} ms")
+    print(
+        f"book: {args.loans:,} loans; SQL floor (the middle page's count and rows, in process) {sql_floor:.0f} ms"
+    )
     for name, (median, worst) in results.items():
         print(
             f"{name:28s}: median {median:7.1f} ms, worst {worst:7.1f} ms  ({median / sql_floor:.1f}x the SQL floor)"

@@ -239,3 +239,12 @@ def test_a_word_typed_by_sound_is_read_as_the_key_word(rules: Compiled) -> None:
     # kept only where the corrected word sits inside a longer phrase of the rules
     assert label(rules, "丰电路商业综合体装修工程").status == "not_green"
     assert label(rules, "燃气调峰电站建设").status == "not_green"  # 峰电 is a real word
+
+
+def test_working_capital_finances_what_the_borrower_does(rules: Compiled) -> None:
+    # the borrower's trade (in its description) is the activity; the object comes from the use
+    dealer = label(rules, "借款人为设备贸易商，申请流动资金500万元，用于采购风机叶片")
+    assert dealer.item is not None and dealer.item.code == "3.2.1.1" and dealer.activities == ("trade",)
+    # a project loan by the same dealer builds a facility: its trade is only a description
+    project = label(rules, "借款人为设备贸易商，申请项目贷款，用于建设风电场")
+    assert project.item is not None and project.item.code == "3.2.2.1" and project.activities == ("operate",)

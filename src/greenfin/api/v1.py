@@ -630,3 +630,9 @@ async def stats(
             {"key": f.key, "count": f.count, "balance_yuan": str(f.balance_yuan)} for f in result.figures()
         ],
     }
+
+
+#: Routes are matched in order, and each miss costs a regular-expression test; the endpoint that
+#: other systems call at volume is tried first (measured: 26 route tests per assessment before).
+HOT_PATHS = frozenset({"/api/v1/benefits/assess"})
+router.routes.sort(key=lambda route: getattr(route, "path", "") not in HOT_PATHS)
