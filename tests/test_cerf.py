@@ -18,9 +18,11 @@ from greenfin.demo.generator import TONGDAO_WIND, write_book
 from greenfin.reference.factors import DEFAULT_POLICY
 from greenfin.reference.lpr import lpr_on, tenor_of
 from greenfin.service import identification
+from greenfin.service.auth import login
 from greenfin.service.cerf import batch_history, quarter_days, run_batch, write_disclosure, write_verification
 from greenfin.service.green_book import GreenLoan, green_book
 from greenfin.service.importing import import_files
+from greenfin.service.users import add_user
 from greenfin.store.schema import cerf_batch_loans, cerf_batches
 
 RULES = CerfRules()
@@ -187,6 +189,10 @@ def test_the_summary_is_reused_until_the_book_changes(demo_book: Engine) -> None
     from greenfin.service.green_book import book_summary
 
     first = book_summary(demo_book, DEFAULT_POLICY, 2025)
+    assert book_summary(demo_book, DEFAULT_POLICY, 2025) is first
+    # a sign-in is audited too, but leaves the book as it was: the summary is kept
+    add_user(demo_book, "summary-reader", "summary-password-1", ["auditor"], actor="test")
+    assert login(demo_book, "summary-reader", "summary-password-1").username == "summary-reader"
     assert book_summary(demo_book, DEFAULT_POLICY, 2025) is first
     identification.decide(
         demo_book, TONGDAO_WIND.loan_id, action="override", reason="复核", not_green=True, actor="x"

@@ -125,6 +125,31 @@ def _canonical_time(value: dt.datetime) -> str:
     return value.isoformat(timespec="microseconds")
 
 
+#: Audit entities whose changes leave the loan book (loans, borrowers, projects, labels and
+#: decisions) as it was: sign-ins, tokens, prices, collateral, CERF batches, report snapshots and
+#: proposals still waiting for a checker.  Everything else may change it.
+OUTSIDE_THE_BOOK = ("user", "api_token", "price", "prices", "revaluation", "valuation_policy", "holding",
+                    "pledge", "cerf_batch", "report_snapshots", "pledge_register", "pledge_release",
+                    "cerf_submit")  # fmt: skip
+
+
+def book_version(connection: Connection) -> int | None:
+    """The id of the newest audit record that may have changed the loan book, or None.
+
+    Summaries of the book are kept while this is unchanged; keying them on the whole chain's head
+    would throw them away at every sign-in.  A proposal waits under its own kind (label_override …)
+    and counts: it is rare, and its approval writes the change itself.
+    """
+    query = (
+        select(audit_log.c.id)
+        .where(audit_log.c.entity.not_in(OUTSIDE_THE_BOOK))
+        .order_by(audit_log.c.id.desc())
+        .limit(1)
+    )
+    found = connection.execute(query).scalar()
+    return None if found is None else int(found)
+
+
 def record_hash(record: dict[str, Any]) -> str:
     """SHA-256 over the record's content (canonical JSON) and the previous record's hash."""
     content = {key: record.get(key) for key in _HASHED}

@@ -21,8 +21,9 @@ from greenfin.benefits.renewable_power import METHODOLOGY as RENEWABLE
 from greenfin.reference.catalogues import catalogue, successors
 from greenfin.reference.factors import FactorPolicy
 from greenfin.reference.regions import region
+from greenfin.service import audit
 from greenfin.service.benefits import RENEWABLE_ROW, renewable_columns
-from greenfin.store.schema import audit_chain, borrowers, label_decisions, loan_labels, loans, projects
+from greenfin.store.schema import borrowers, label_decisions, loan_labels, loans, projects
 
 
 @dataclass(slots=True)
@@ -205,21 +206,21 @@ def _label_that_counts() -> tuple[Any, Any, Any, Any]:
     return joined, status, item, version
 
 
-#: Summaries by (store, policy, year), with the audit chain's head hash they were computed at: every
-#: change to the book writes an audit record, so an unchanged head means an unchanged summary.
-_SUMMARIES: dict[tuple[str, str, int], tuple[str | None, BookSummary]] = {}
+#: Summaries by (store, policy, year), with the book's version they were computed at: every change
+#: to the book writes an audit record, so an unchanged version means an unchanged summary.
+_SUMMARIES: dict[tuple[str, str, int], tuple[int | None, BookSummary]] = {}
 
 
 def book_summary(engine: Engine, policy: FactorPolicy, reporting_year: int) -> BookSummary:
     """Counts, CNY green balances by level 1 and attributed benefits; reused while nothing changed."""
     with engine.connect() as connection:
-        head = connection.execute(select(audit_chain.c.last_hash).where(audit_chain.c.id == 1)).scalar()
+        version = audit.book_version(connection)
     key = (engine.url.render_as_string(hide_password=False), policy.name, reporting_year)
     cached = _SUMMARIES.get(key)
-    if cached is not None and cached[0] == head and head is not None:
+    if cached is not None and cached[0] == version and version is not None:
         return cached[1]
     summary = _book_summary(engine, policy, reporting_year)
-    _SUMMARIES[key] = (head, summary)
+    _SUMMARIES[key] = (version, summary)
     return summary
 
 
