@@ -20,6 +20,7 @@ def test_known_slips_are_found_with_their_key_word() -> None:
     assert slips("电网侧出能电站") == [(3, "出能", "储能")]
     assert slips("污水源热崩") == [(3, "热崩", "热泵")]
     assert corrected("光复电战", slips("光复电战")) == "光伏电站"
+    assert slips("雨污分留管网") == [(0, "雨污分留", "雨污分流")]  # four syllables, one slip
 
 
 def test_key_words_and_real_words_are_never_slips() -> None:

@@ -699,7 +699,8 @@ def _label(
 
 def _sound_alike(compiled: Compiled, text: str, subject: Subject, note: str | None) -> Label | None:
     """A second look at a text that named no catalogue phrase: words typed by sound (丰电项目)
-    are corrected where the correction then sits inside a longer phrase of the rules."""
+    are corrected where the correction then sits inside a longer phrase of the rules (a word of
+    four syllables or more, 雨污分流, is specific enough to stand as a phrase by itself)."""
     written = slips(text)
     if not written:
         return None
@@ -709,7 +710,8 @@ def _sound_alike(compiled: Compiled, text: str, subject: Subject, note: str | No
         (start, was, word)
         for start, was, word in written
         if any(
-            low <= start and start + len(word) <= high and high - low > len(word) for low, high, _ in counted
+            low <= start and start + len(word) <= high and (high - low > len(word) or len(word) >= 4)
+            for low, high, _ in counted
         )
     ]
     if not kept:

@@ -21,7 +21,7 @@ from pypinyin import Style, lazy_pinyin
 KEY_WORDS = (
     "光伏", "风电", "储能", "热泵", "污水", "电站", "充电桩", "生物质", "地源", "空气源", "分布式",
     "沼气", "脱硫", "脱硝", "垃圾", "光热", "氢能", "风机", "核电", "地热", "新能源", "公交", "发电",
-    "处理", "水电", "节能", "减排", "除尘", "光电", "风力", "电动", "环保", "回收", "再生", "危废", "矿山", "固废", "污泥",
+    "处理", "水电", "节能", "减排", "除尘", "光电", "风力", "电动", "环保", "回收", "再生", "危废", "矿山", "固废", "污泥", "海绵", "雨污分流",
 )  # fmt: skip
 
 
@@ -51,7 +51,7 @@ def slips(text: str) -> list[tuple[int, str, str]]:
     found: list[tuple[int, str, str]] = []
     at = 0
     while at < len(text):
-        for size in (3, 2):
+        for size in (4, 3, 2):
             word = keys.get(tuple(sounds[at : at + size]))
             written = text[at : at + size]
             if word is not None and written != word and written not in REAL_WORDS:
