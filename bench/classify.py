@@ -27,13 +27,12 @@ from greenfin.taxonomy.engine import (
     Compiled,
     Subject,
     _compiled,
-    _counts,
     _label,
     catalogue_version_for,
     folded_text,
-    uncounted,
 )
 from greenfin.taxonomy.evaluation import load_cases
+from greenfin.taxonomy.spans import counts_at, uncounted
 
 TARGET_RATE = 50_000
 TARGET_RATIO = 50
@@ -93,7 +92,7 @@ class Naive(Compiled):
             start = text.find(phrase)
             while start >= 0:
                 end = start + len(phrase)
-                if not skipped(start, phrase) and _counts(text, start, end, phrase not in self.activity_of):
+                if not skipped(start, phrase) and counts_at(text, start, end, phrase not in self.activity_of):
                     result.append((start, end, phrase))
                 start = text.find(phrase, start + 1)
         return result

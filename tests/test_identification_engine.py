@@ -16,12 +16,12 @@ from greenfin.taxonomy.engine import (
     Compiled,
     Label,
     Subject,
-    _except_spans,
     catalogue_version_for,
     classify_with,
 )
 from greenfin.taxonomy.normalise import normalise
 from greenfin.taxonomy.rules import RulesError, parse_rules
+from greenfin.taxonomy.spans import except_spans
 
 DOC = {
     "catalogue": "gbc-2021",
@@ -180,8 +180,8 @@ def test_labels_are_consistent_for_any_text(text: str) -> None:
 def test_except_clauses_negate_what_they_except(rules: Compiled) -> None:
     assert label(rules, "除光伏组件外的电子元器件批发").status == "not_green"
     assert label(rules, "园区道路及综合楼建设，风电场除外").status == "not_green"
-    assert _except_spans("风电场除尘器改造外墙") == []  # 除尘 is a word, not "except"
-    assert _except_spans("拆除旧风机外的设备") == []  # nor is 拆除
+    assert except_spans("风电场除尘器改造外墙") == []  # 除尘 is a word, not "except"
+    assert except_spans("拆除旧风机外的设备") == []  # nor is 拆除
     kept = label(rules, "除土地款外，资金用于风电场建设")  # the excepted part ends at 外
     assert kept.item is not None and kept.item.code == "3.2.2.1"
 
