@@ -133,3 +133,17 @@ def cjk_font_or_skip() -> str:
         if os.environ.get("GREENFIN_REQUIRE_FONT") == "1":
             pytest.fail(f"{missing} - GREENFIN_REQUIRE_FONT=1 makes this a failure")
         pytest.skip(f"PDF tests skipped: {missing}")
+
+
+def guarded_routes(router: Any) -> list[tuple[Any, str]]:
+    """Every route of ``router`` with the permission its guard (``api.security.need``) checks."""
+    from fastapi.routing import APIRoute
+
+    found = []
+    for route in router.routes:
+        if isinstance(route, APIRoute):
+            for dependency in route.dependant.dependencies:
+                permission = getattr(dependency.call, "permission", None)
+                if permission:
+                    found.append((route, permission))
+    return found

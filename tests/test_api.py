@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select
 
@@ -17,7 +16,7 @@ from greenfin.service.importing import import_files
 from greenfin.service.permissions import PERMISSIONS
 from greenfin.service.users import add_user
 from greenfin.store.schema import label_decisions, pending_actions
-from tests.conftest import DATA
+from tests.conftest import DATA, guarded_routes
 
 ROLES = ("officer", "checker", "risk_manager", "auditor", "admin", "viewer", "collateral_manager")
 PASSWORD = "correct-horse-battery"
@@ -93,22 +92,11 @@ SAMPLES: dict[str, tuple[dict[str, Any], dict[str, Any] | None]] = {
 }
 
 
-def guarded_routes(client: TestClient) -> list[tuple[APIRoute, str]]:
-    from greenfin.api.v1 import router
-
-    found = []
-    for route in router.routes:
-        if isinstance(route, APIRoute):
-            for dependency in route.dependant.dependencies:
-                permission = getattr(dependency.call, "permission", None)
-                if permission:
-                    found.append((route, permission))
-    return found
-
-
 @pytest.mark.parametrize("role", ROLES)
 def test_every_route_allows_exactly_the_roles_holding_its_permission(client: TestClient, role: str) -> None:
-    routes = guarded_routes(client)
+    from greenfin.api.v1 import router
+
+    routes = guarded_routes(router)
     assert {route.path for route, _ in routes} == set(SAMPLES)  # every guarded route has a sample
     headers = sign_in(client, role)
     for route, permission in routes:

@@ -13,7 +13,6 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 from fastapi import FastAPI
-from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select
 
@@ -27,7 +26,7 @@ from greenfin.service.users import add_user
 from greenfin.store.schema import label_decisions, pending_actions
 from greenfin.web import i18n
 from greenfin.web.pages import TEMPLATES, router
-from tests.conftest import DATA, snapshot
+from tests.conftest import DATA, guarded_routes, snapshot
 
 ROLES = ("officer", "checker", "auditor")
 PASSWORD = "correct-horse-battery"
@@ -162,17 +161,6 @@ def test_signing_out_ends_the_session(client: TestClient) -> None:
 # --- every guarded page × every role --------------------------------------------------------------
 
 
-def guarded_page_routes() -> list[tuple[APIRoute, str]]:
-    found = []
-    for route in router.routes:
-        if isinstance(route, APIRoute):
-            for dependency in route.dependant.dependencies:
-                permission = getattr(dependency.call, "permission", None)
-                if permission:
-                    found.append((route, permission))
-    return found
-
-
 #: A request each guarded page takes: path parameters and form fields (POST /import uploads the book).
 SAMPLES: dict[str, tuple[dict[str, Any], dict[str, str] | None]] = {
     "/": ({}, None),
@@ -188,7 +176,7 @@ SAMPLES: dict[str, tuple[dict[str, Any], dict[str, str] | None]] = {
 
 @pytest.mark.parametrize("role", ROLES)
 def test_every_page_allows_exactly_the_roles_holding_its_permission(client: TestClient, role: str) -> None:
-    routes = guarded_page_routes()
+    routes = guarded_routes(router)
     assert {route.path for route, _ in routes} == set(SAMPLES)  # every guarded page has a sample
     csrf = sign_in(client, role)
     for route, permission in routes:
