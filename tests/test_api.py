@@ -232,6 +232,19 @@ def test_cerf_submission_and_pledge_release_wait_for_a_checker(client: TestClien
     assert submitted(engine, batch["batch_id"])
 
 
+@pytest.mark.parametrize("kind", ["pledge_register", "pledge_release"])
+def test_whoever_may_approve_a_pledge_change_may_carry_it_out(kind: str) -> None:
+    """An approval runs the change as the checker, and the collateral service asks for roles of
+    its own: every role holding the kind's approving permission must be among them, or an allowed
+    approval would fail halfway (it did for a collateral manager approving a registration)."""
+    from greenfin.service import collateral
+    from greenfin.service.permissions import APPROVER
+
+    carries_out = {"pledge_register": collateral.OFFICER, "pledge_release": collateral.MANAGER}[kind]
+    approvers = {role for role, held in PERMISSIONS.items() if APPROVER[kind] in held} - {"admin"}
+    assert approvers and approvers <= set(carries_out)
+
+
 def test_a_loan_edit_needs_the_current_version(client: TestClient, engine: Engine) -> None:
     headers = sign_in(client, "officer")
     etag = client.get("/api/v1/loans/T-0001").headers["etag"]

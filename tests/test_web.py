@@ -375,6 +375,43 @@ def test_the_maker_cannot_approve_their_own_proposal(client: TestClient, engine:
         assert connection.execute(select(func.count()).select_from(label_decisions)).scalar() == 0
 
 
+def test_the_page_asks_for_the_permission_of_each_kind_of_proposal(
+    client: TestClient, engine: Engine
+) -> None:
+    """A collateral manager (RELEASE_PLEDGE, not APPROVE_LABEL) decides releases, not labels: the
+    same rule as the API, because both ask the service."""
+    import datetime as dt
+    from decimal import Decimal
+
+    from greenfin.model.entities import Instrument
+    from greenfin.service import approvals, collateral
+
+    add_user(engine, "vault", PASSWORD, ["collateral_manager"], actor="admin")
+    collateral.add_holding(
+        engine, holding_id="H1", holder_credit_code="91330100799655058B", instrument=Instrument.CEA,
+        price_series="CEA", registry_account="A-1", quantity=Decimal(1000), actor="officer",
+    )  # fmt: skip
+    collateral.apply_pledge(
+        engine, pledge_id="P1", holding_id="H1", loan_ids=["T-0001"], quantity=Decimal(600),
+        pledged_on=dt.date(2025, 3, 1), actor="officer",
+    )  # fmt: skip
+    collateral.register_pledge(engine, "P1", "CEA-ZY-1", actor="officer")
+    pledge = approvals.propose(engine, "pledge_release", "P1", {"reason": "贷款结清"}, maker="officer")
+    label = approvals.propose(
+        engine, "label_override", "T-0002", {"not_green": True, "reason": "自用"}, maker="officer"
+    )
+    csrf = sign_in(client, "vault")
+    listing = client.get("/approvals").text
+    assert f'action="/approvals/{pledge}/approve"' in listing
+    assert f'action="/approvals/{label}/approve"' not in listing and f'id="approval-{label}"' in listing
+    refused = client.post(f"/approvals/{label}/approve", data={"csrf_token": csrf})
+    assert refused.status_code == 403 and "APPROVE_LABEL" in refused.text
+    assert client.post("/approvals/999/approve", data={"csrf_token": csrf}).status_code == 404
+    done = client.post(f"/approvals/{pledge}/approve", data={"note": "已核结清", "csrf_token": csrf})
+    assert done.status_code == 303
+    assert [row["id"] for row in approvals.pending(engine)] == [label]
+
+
 def test_a_checker_can_reject(client: TestClient) -> None:
     csrf = sign_in(client, "officer")
     proposed = client.post(

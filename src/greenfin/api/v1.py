@@ -42,7 +42,6 @@ from greenfin.service.collateral import CollateralProblem, revalue
 from greenfin.service.identification import label_book
 from greenfin.service.importing import import_files
 from greenfin.service.loans import LoanNotFound, StaleVersion, update_loan
-from greenfin.service.permissions import APPROVER
 from greenfin.service.reports import stats_report
 from greenfin.service.users import PermissionDenied
 from greenfin.store.paging import page_of
@@ -357,17 +356,13 @@ def list_approvals(
 
 
 def _decide(action_id: int, request: Request, who: Principal, body: NoteIn, approve: bool) -> dict[str, Any]:
-    kind = approvals.kind_of(_engine(request), action_id)
-    if kind is None:
-        raise HTTPException(404, f"待复核操作 {action_id} 不存在 / no such proposal")
-    needed = APPROVER[kind]
-    if needed not in who.permissions:
-        raise HTTPException(403, f"无权限 {needed} / missing permission {needed}")
+    decide = approvals.approve if approve else approvals.reject
     try:
-        if approve:
-            approvals.approve(_engine(request), action_id, checker=who.username, note=body.note)
-        else:
-            approvals.reject(_engine(request), action_id, checker=who.username, note=body.note)
+        decide(_engine(request), action_id, checker=who.username, permissions=who.permissions, note=body.note)
+    except approvals.NoSuchProposal as exc:
+        raise HTTPException(404, str(exc)) from None
+    except approvals.NotPermitted as exc:
+        raise HTTPException(403, str(exc)) from None
     except approvals.ApprovalProblem as exc:
         raise HTTPException(409, str(exc)) from None
     except ValueError as exc:

@@ -1,8 +1,9 @@
 """Maker-checker: a change proposed by one user takes effect only when another approves it.
 
 A proposal is stored with its payload; the checker's approval runs the change as one transaction
-with both names in the audit log.  The checker is never the maker: the service refuses it, not
-only the page.  Kinds today: ``label_override`` (an officer's change of a loan's label).
+with both names in the audit log.  The checker is never the maker, and holds the permission that
+approves the proposal's kind (``permissions.APPROVER``): the service refuses both, so the API and
+the pages cannot disagree on who may decide.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 from sqlalchemy import Engine, insert, select, update
 
 from greenfin.service import audit, collateral, identification
+from greenfin.service.permissions import APPROVER
 from greenfin.store.schema import cerf_batches, loans, pending_actions, pledges
 
 KINDS = {
@@ -24,6 +26,23 @@ KINDS = {
 
 class ApprovalProblem(ValueError):
     """A proposal or decision that cannot be taken; nothing was changed."""
+
+
+class NoSuchProposal(ApprovalProblem):
+    """The proposal does not exist (a 404, not a conflict)."""
+
+
+class NotPermitted(ApprovalProblem):
+    """The checker lacks the permission that approves this kind of proposal (a 403)."""
+
+    def __init__(self, permission: str) -> None:
+        super().__init__(f"无权限 {permission} / missing permission {permission}")
+        self.permission = permission
+
+
+def decidable_kinds(permissions: frozenset[str]) -> frozenset[str]:
+    """The kinds of proposal a holder of ``permissions`` may approve or reject."""
+    return frozenset(kind for kind, needed in APPROVER.items() if needed in permissions)
 
 
 def propose(engine: Engine, kind: str, entity_id: str, payload: dict[str, Any], *, maker: str) -> int:
@@ -62,14 +81,6 @@ def propose(engine: Engine, kind: str, entity_id: str, payload: dict[str, Any], 
     return int(action_id)
 
 
-def kind_of(engine: Engine, action_id: int) -> str | None:
-    with engine.connect() as connection:
-        kind = connection.execute(
-            select(pending_actions.c.kind).where(pending_actions.c.id == action_id)
-        ).scalar()
-    return None if kind is None else str(kind)
-
-
 def pending(engine: Engine, status: str = "pending") -> list[dict[str, Any]]:
     with engine.connect() as connection:
         return [
@@ -82,7 +93,8 @@ def pending(engine: Engine, status: str = "pending") -> list[dict[str, Any]]:
         ]
 
 
-def _load(engine: Engine, action_id: int) -> dict[str, Any]:
+def _load(engine: Engine, action_id: int, permissions: frozenset[str]) -> dict[str, Any]:
+    """The pending proposal, once the checker is known to be allowed to decide it."""
     with engine.connect() as connection:
         row = (
             connection.execute(select(pending_actions).where(pending_actions.c.id == action_id))
@@ -90,15 +102,19 @@ def _load(engine: Engine, action_id: int) -> dict[str, Any]:
             .first()
         )
     if row is None:
-        raise ApprovalProblem(f"待复核操作 {action_id} 不存在")
+        raise NoSuchProposal(f"待复核操作 {action_id} 不存在 / no such proposal")
+    if row["kind"] not in decidable_kinds(permissions):
+        raise NotPermitted(APPROVER[row["kind"]])
     if row["status"] != "pending":
         raise ApprovalProblem(f"待复核操作 {action_id} 已{'批准' if row['status'] == 'approved' else '退回'}")
     return dict(row)
 
 
-def approve(engine: Engine, action_id: int, *, checker: str, note: str = "") -> dict[str, Any]:
+def approve(
+    engine: Engine, action_id: int, *, checker: str, permissions: frozenset[str], note: str = ""
+) -> dict[str, Any]:
     """Carry out a proposal as its checker (never its maker)."""
-    action = _load(engine, action_id)
+    action = _load(engine, action_id, permissions)
     if action["maker"] == checker:
         raise ApprovalProblem("复核人不能是提出人 / the checker cannot be the maker")
     with engine.begin() as connection:  # claim it first: of two checkers racing, one wins
@@ -157,8 +173,8 @@ def submitted(engine: Engine, batch_id: int) -> bool:
         ).first() is not None  # fmt: skip
 
 
-def reject(engine: Engine, action_id: int, *, checker: str, note: str) -> None:
-    action = _load(engine, action_id)
+def reject(engine: Engine, action_id: int, *, checker: str, permissions: frozenset[str], note: str) -> None:
+    action = _load(engine, action_id, permissions)
     if action["maker"] == checker:
         raise ApprovalProblem("复核人不能是提出人 / the checker cannot be the maker")
     with engine.begin() as connection:

@@ -28,12 +28,15 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "risk_manager": READS | {"ASSESS_BENEFIT", "REVALUE_PLEDGE"},
     "auditor": READS | {"READ_AUDIT"},
     "collateral_officer": READS | {"REGISTER_PLEDGE", "IMPORT_PRICE"},
-    "collateral_manager": READS | {"RELEASE_PLEDGE", "APPROVE_PLEDGE"},
+    "collateral_manager": READS | {"RELEASE_PLEDGE"},
     "viewer": READS,
 }  # fmt: skip
-#: The permission that approves each kind of proposal (service/approvals.py).
+#: The permission that approves each kind of proposal (service/approvals.py).  They follow the
+#: roles the collateral service itself asks of whoever carries the change out
+#: (service/collateral.py: a registration by an officer or checker, a release by the collateral
+#: manager or checker), so an allowed approval is never refused halfway.
 APPROVER = {"label_override": "APPROVE_LABEL", "pledge_register": "APPROVE_PLEDGE",
-            "pledge_release": "APPROVE_PLEDGE", "cerf_submit": "APPROVE_CERF"}  # fmt: skip
+            "pledge_release": "RELEASE_PLEDGE", "cerf_submit": "APPROVE_CERF"}  # fmt: skip
 PERMISSIONS["admin"] = frozenset().union(*PERMISSIONS.values()) | {"MANAGE_USER", "READ_AUDIT"}
 ALL_PERMISSIONS = PERMISSIONS["admin"]
 

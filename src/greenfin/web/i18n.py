@@ -187,6 +187,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "rejected": ("已退回", "Rejected"),
     "refused": ("未能处理", "Refused"),
     "checker_only": ("仅审批人可批准或退回", "Only a checker can approve or reject"),
+    "not_yours": ("需其他审批权限", "Needs another approver's permission"),
     # import
     "import_title": ("导入贷款台账", "Import the loan book"),
     "import_hint": (

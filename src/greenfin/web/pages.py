@@ -645,6 +645,7 @@ def _approvals_page(
         who,
         status_code,
         waiting=waiting,
+        decidable=approvals.decidable_kinds(who.permissions),
         error=error,
         done=done,
         action_id=action_id,
@@ -658,19 +659,29 @@ def approval_list(
     done: str = Query("", pattern="^(|approved|rejected)$"),
     action_id: int | None = Query(None, alias="id", ge=1),
 ) -> Response:
-    """Proposals waiting for a checker; approve/reject buttons for those holding APPROVE_LABEL."""
+    """Proposals waiting for a checker; approve/reject buttons on those the user may decide."""
     return _approvals_page(request, who, done=done, action_id=action_id)
 
 
 def _decide(request: Request, who: Principal, action_id: int, note: str, approve: bool) -> Response:
+    """Approve or reject through the service, which checks the kind's permission and the maker."""
     lang = _lang(request)
+    decide = approvals.approve if approve else approvals.reject
     try:
-        if approve:
-            approvals.approve(_engine(request), action_id, checker=who.username, note=note.strip())
-        else:
-            approvals.reject(_engine(request), action_id, checker=who.username, note=note.strip())
-    except approvals.ApprovalProblem as exc:  # e.g. the maker approving their own proposal
-        return _approvals_page(request, who, status_code=409, error=pick(str(exc), lang), action_id=action_id)
+        decide(
+            _engine(request), action_id, checker=who.username, permissions=who.permissions, note=note.strip()
+        )
+    except approvals.ApprovalProblem as exc:  # missing, not theirs to decide, or the maker approving
+        status = (
+            404
+            if isinstance(exc, approvals.NoSuchProposal)
+            else 403
+            if isinstance(exc, approvals.NotPermitted)
+            else 409
+        )
+        return _approvals_page(
+            request, who, status_code=status, error=pick(str(exc), lang), action_id=action_id
+        )
     except ValueProblem as exc:  # the change itself was refused (the proposal waits again)
         message = exc.en if lang == "en" else exc.zh
         return _approvals_page(request, who, status_code=422, error=message, action_id=action_id)
@@ -682,7 +693,7 @@ def _decide(request: Request, who: Principal, action_id: int, note: str, approve
 def approve_action(
     request: Request,
     action_id: int,
-    who: Annotated[Principal, Depends(need("APPROVE_LABEL"))],
+    who: Annotated[Principal, Depends(need("READ_APPROVAL"))],
     note: Annotated[str, Form(max_length=2000)] = "",
 ) -> Response:
     """Approve: the service carries out the change, and refuses it when the checker is the maker."""
@@ -693,7 +704,7 @@ def approve_action(
 def reject_action(
     request: Request,
     action_id: int,
-    who: Annotated[Principal, Depends(need("APPROVE_LABEL"))],
+    who: Annotated[Principal, Depends(need("READ_APPROVAL"))],
     note: Annotated[str, Form(max_length=2000)] = "",
 ) -> Response:
     """Reject: nothing changes but the proposal's status."""
