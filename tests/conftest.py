@@ -147,3 +147,23 @@ def guarded_routes(router: Any) -> list[tuple[Any, str]]:
                 if permission:
                     found.append((route, permission))
     return found
+
+
+def apply_cea_pledge(engine: Engine, *, actor: str, held: int = 1000, pledged: int = 600) -> None:
+    """Holding H1 of CEA (vintage 2024) held by T-0001's borrower in tests/data/small_book.csv, and
+    pledge P1 of ``pledged`` tonnes of it applied for T-0001 (not yet registered)."""
+    import datetime as dt
+    from decimal import Decimal
+
+    from greenfin.model.entities import Instrument
+    from greenfin.service import collateral
+
+    collateral.add_holding(
+        engine, holding_id="H1", holder_credit_code="91330100799655058B", instrument=Instrument.CEA,
+        price_series="CEA", registry_account="全国碳排放权注册登记 A-1", quantity=Decimal(held), vintage=2024,
+        actor=actor,
+    )  # fmt: skip
+    collateral.apply_pledge(
+        engine, pledge_id="P1", holding_id="H1", loan_ids=["T-0001"], quantity=Decimal(pledged),
+        pledged_on=dt.date(2025, 3, 1), actor=actor,
+    )  # fmt: skip

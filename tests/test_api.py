@@ -16,7 +16,7 @@ from greenfin.service.importing import import_files
 from greenfin.service.permissions import PERMISSIONS
 from greenfin.service.users import add_user
 from greenfin.store.schema import label_decisions, pending_actions
-from tests.conftest import DATA, guarded_routes
+from tests.conftest import DATA, apply_cea_pledge, guarded_routes
 
 ROLES = ("officer", "checker", "risk_manager", "auditor", "admin", "viewer", "collateral_manager")
 PASSWORD = "correct-horse-battery"
@@ -179,21 +179,8 @@ def test_benefits_assess_returns_the_trail(client: TestClient) -> None:
 
 
 def test_cerf_submission_and_pledge_release_wait_for_a_checker(client: TestClient, engine: Engine) -> None:
-    import datetime as dt
-    from decimal import Decimal
-
-    from greenfin.model.entities import Instrument
-    from greenfin.service import collateral
-
     add_user(engine, "custodian", PASSWORD, ["collateral_officer"], actor="admin")
-    collateral.add_holding(
-        engine, holding_id="H1", holder_credit_code="91330100799655058B", instrument=Instrument.CEA,
-        price_series="CEA", registry_account="A-1", quantity=Decimal(1000), actor="custodian",
-    )  # fmt: skip
-    collateral.apply_pledge(
-        engine, pledge_id="P1", holding_id="H1", loan_ids=["T-0001"], quantity=Decimal(600),
-        pledged_on=dt.date(2025, 3, 1), actor="custodian",
-    )  # fmt: skip
+    apply_cea_pledge(engine, actor="custodian")
     officer = sign_in(client, "officer")
     register = client.post(
         "/api/v1/pledges/P1/register", json={"reference": "CEA-ZY-1"}, headers=officer

@@ -26,7 +26,7 @@ from greenfin.service.users import add_user
 from greenfin.store.schema import label_decisions, pending_actions
 from greenfin.web import i18n
 from greenfin.web.pages import TEMPLATES, router
-from tests.conftest import DATA, guarded_routes, snapshot
+from tests.conftest import DATA, apply_cea_pledge, guarded_routes, snapshot
 
 ROLES = ("officer", "checker", "auditor")
 PASSWORD = "correct-horse-battery"
@@ -380,21 +380,10 @@ def test_the_page_asks_for_the_permission_of_each_kind_of_proposal(
 ) -> None:
     """A collateral manager (RELEASE_PLEDGE, not APPROVE_LABEL) decides releases, not labels: the
     same rule as the API, because both ask the service."""
-    import datetime as dt
-    from decimal import Decimal
-
-    from greenfin.model.entities import Instrument
     from greenfin.service import approvals, collateral
 
     add_user(engine, "vault", PASSWORD, ["collateral_manager"], actor="admin")
-    collateral.add_holding(
-        engine, holding_id="H1", holder_credit_code="91330100799655058B", instrument=Instrument.CEA,
-        price_series="CEA", registry_account="A-1", quantity=Decimal(1000), actor="officer",
-    )  # fmt: skip
-    collateral.apply_pledge(
-        engine, pledge_id="P1", holding_id="H1", loan_ids=["T-0001"], quantity=Decimal(600),
-        pledged_on=dt.date(2025, 3, 1), actor="officer",
-    )  # fmt: skip
+    apply_cea_pledge(engine, actor="officer")
     collateral.register_pledge(engine, "P1", "CEA-ZY-1", actor="officer")
     pledge = approvals.propose(engine, "pledge_release", "P1", {"reason": "贷款结清"}, maker="officer")
     label = approvals.propose(

@@ -10,7 +10,6 @@ import json
 import re
 import zipfile
 from collections.abc import Iterator
-from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +19,6 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, Table, func, select, update
 
 from greenfin.api.app import create_app
-from greenfin.model.entities import Instrument
 from greenfin.service import audit, collateral
 from greenfin.service.identification import label_book
 from greenfin.service.importing import import_files
@@ -34,7 +32,7 @@ from greenfin.store.schema import (
     users,
 )
 from greenfin.web import i18n
-from tests.conftest import DATA, cjk_font_or_skip
+from tests.conftest import DATA, apply_cea_pledge, cjk_font_or_skip
 from tests.test_collateral import add_prices as store_prices
 from tests.test_web import client, token_in
 from tests.test_web import sign_in as web_sign_in
@@ -57,14 +55,7 @@ def add_prices(engine: Engine) -> list[dt.date]:
 
 def pledge_book(engine: Engine) -> list[dt.date]:
     """A registered pledge of 200,000 t CEA for T-0001 (800.50 万元), and the prices to value it."""
-    collateral.add_holding(
-        engine, holding_id="H1", holder_credit_code=HOLDER, instrument=Instrument.CEA, price_series="CEA",
-        registry_account="全国碳排放权注册登记 A-1", quantity=Decimal(300_000), vintage=2024, actor="admin",
-    )  # fmt: skip
-    collateral.apply_pledge(
-        engine, pledge_id="P1", holding_id="H1", loan_ids=["T-0001"], quantity=Decimal(200_000),
-        pledged_on=dt.date(2025, 3, 1), actor="admin",
-    )  # fmt: skip
+    apply_cea_pledge(engine, actor="admin", held=300_000, pledged=200_000)
     collateral.register_pledge(engine, "P1", "登记 P1", actor="admin")
     return add_prices(engine)
 
