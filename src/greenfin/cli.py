@@ -352,6 +352,7 @@ def _serve(url: str | None, host: str, port: int, workers: int = 1) -> None:
     import uvicorn
 
     from greenfin.api.app import create_app
+    from greenfin.api.serving import APP_FACTORY, balanced_sockets_available, serve_workers
 
     console.print(
         f"网页应用 / web app: http://{host}:{port}/  （API 文档 / API docs: http://{host}:{port}/docs）"
@@ -364,8 +365,10 @@ def _serve(url: str | None, host: str, port: int, workers: int = 1) -> None:
     os.environ.setdefault("GREENFIN_SECRET_KEY", secrets.token_urlsafe(32))
     if url:
         os.environ[ENV_URL] = url
+    if balanced_sockets_available():
+        raise typer.Exit(serve_workers(host, port, workers))
     uvicorn.run(
-        "greenfin.api.app:create_app",
+        APP_FACTORY,
         factory=True,
         host=host,
         port=port,

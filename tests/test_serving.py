@@ -1,0 +1,147 @@
+"""``greenfin serve --workers N``: one listening socket per worker, the kernel spreading connections
+over them; the server stops cleanly and refuses a port already taken."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from greenfin.api.serving import balanced_sockets_available, listening_socket
+
+pytestmark = pytest.mark.skipif(
+    not balanced_sockets_available(),
+    reason="SO_REUSEPORT balancing is Linux-only; elsewhere uvicorn's workers serve",
+)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_the_kernel_spreads_connections_over_the_workers_sockets() -> None:
+    port = free_port()
+    sockets = [listening_socket("127.0.0.1", port) for _ in range(2)]
+    for sock in sockets:
+        sock.listen(64)
+        sock.setblocking(False)
+    clients = [socket.create_connection(("127.0.0.1", port)) for _ in range(40)]
+    time.sleep(0.2)
+    accepted = []
+    for sock in sockets:
+        count = 0
+        while True:
+            try:
+                conn, _ = sock.accept()
+            except BlockingIOError:
+                break
+            conn.close()
+            count += 1
+        accepted.append(count)
+    for client in clients + sockets:
+        client.close()
+    # With one shared socket a single worker may take all 40; here each gets some (all on one
+    # side would happen with probability 2**-39 under the kernel's hash).
+    assert sum(accepted) == 40 and min(accepted) > 0, accepted
+
+
+def _children(pid: int) -> list[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(child) for child in path.read_text().split()] if path.exists() else []
+
+
+def _workers(pid: int, expected: int) -> list[int]:
+    """The server's worker processes (spawned: their command line runs spawn_main), once there are
+    ``expected`` of them; a loaded machine may list a child before its command line is replaced."""
+    deadline = time.monotonic() + 30
+    while True:
+        children = {child: Path(f"/proc/{child}/cmdline").read_bytes() for child in _children(pid)}
+        workers = [child for child, cmdline in children.items() if b"spawn_main" in cmdline]
+        if len(workers) >= expected or time.monotonic() > deadline:
+            assert len(workers) == expected, children
+            return workers
+        time.sleep(0.2)
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "greenfin.cli", "serve", "--db", f"sqlite:///{tmp_path / 'store.db'}",
+         "--port", str(port), "--workers", "2"],
+        env={**os.environ, "GREENFIN_SECRET_KEY": "test-only-key-" + "x" * 20}, stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        yield process, port
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+
+
+def _wait_until_served(port: int, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.stderr.read().decode() if process.stderr else ""
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/openapi.json", timeout=5).status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.2)
+    raise AssertionError("the server did not answer within 60 s")
+
+
+def test_serve_with_workers_answers_and_stops_cleanly(server: tuple[subprocess.Popen[bytes], int]) -> None:
+    process, port = server
+    _wait_until_served(port, process)
+    # the spawn context may add a resource tracker beside the workers; the workers run spawn_main
+    workers = [
+        pid for pid in _children(process.pid) if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    ]
+    assert len(workers) == 2
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
+        assert client.get("/login").status_code == 200
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=30) == 0
+    assert all(not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text()
+               for pid in workers)  # fmt: skip
+
+
+@pytest.mark.parametrize("shared", [False, True], ids=["plain", "reuseport"])
+def test_serve_refuses_a_port_already_taken(tmp_path: Path, shared: bool) -> None:
+    """Even by another server's SO_REUSEPORT socket, which would otherwise share its traffic."""
+    port = free_port()
+    with listening_socket("127.0.0.1", port) if shared else socket.socket() as taken:
+        if not shared:
+            taken.bind(("127.0.0.1", port))
+        taken.listen(1)
+        result = subprocess.run(
+            [sys.executable, "-m", "greenfin.cli", "serve", "--db", f"sqlite:///{tmp_path / 'store.db'}",
+             "--port", str(port), "--workers", "2"],
+            env={**os.environ, "GREENFIN_SECRET_KEY": "test-only-key-" + "x" * 20}, capture_output=True,
+            timeout=120,
+        )  # fmt: skip
+    assert result.returncode == 1
+    assert "已被占用" in result.stderr.decode()
+
+
+def test_serve_stops_when_a_worker_dies_on_start(tmp_path: Path) -> None:
+    """A worker that cannot start (here: a store URL of no known kind) is not restarted forever."""
+    result = subprocess.run(
+        [sys.executable, "-m", "greenfin.cli", "serve", "--db", "nosuch://store", "--port", str(free_port()),
+         "--workers", "2"],
+        env={**os.environ, "GREENFIN_SECRET_KEY": "test-only-key-" + "x" * 20}, capture_output=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "工作进程启动后即退出（代码 1）" in result.stderr.decode()
