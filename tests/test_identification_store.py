@@ -98,6 +98,42 @@ def test_the_shipped_rules_pass_their_own_examples() -> None:
         assert share < 0.1, wrong[:20]
 
 
+#: Leaves whose own name does not identify the financed activity, with the reason.
+NAME_IS_NOT_ENOUGH = {
+    ("gfc-2025", "9.1.3"): "其他绿色消费 names no good; the item's condition lists the goods bought",
+    ("gfc-2025", "7.4.6"): "环境影响评价 alone reads as another project's own EIA; the service is recognised",
+    (
+        "gbc-2021",
+        "6.3.1.2",
+    ): "环境影响评价 alone reads as another project's own EIA; the service is recognised",
+}
+
+
+@pytest.mark.parametrize("version", ["gbc-2021", "gfc-2025"])
+def test_every_item_is_recognised_by_its_own_name(version: str) -> None:
+    """A purpose written in the catalogue's own words gets that item, alone or in a sentence.
+
+    Officers and borrowers copy item names into credit memos; a name the engine did not know
+    (太阳能利用设施建设和运营, 锅炉（窑炉）节能改造和能效提升 …) was labelled not green. Green, or
+    needs review with the item when a criterion asks for a fact the name cannot give.
+    """
+    import datetime as dt
+
+    from greenfin.reference.catalogues import catalogue
+
+    day = dt.date(2026, 3, 1) if version == "gfc-2025" else dt.date(2023, 3, 1)
+    compiled = Compiled(rule_set(version))
+    missed = []
+    for leaf in catalogue(version).leaves():
+        if (version, leaf.code) in NAME_IS_NOT_ENOUGH:
+            continue
+        for text in (leaf.name_zh, f"贷款用于{leaf.name_zh}项目"):
+            found = classify_with(compiled, Subject(text, approval_date=day))
+            if found.status == "not_green" or found.item is None or found.item.code != leaf.code:
+                missed.append((leaf.code, text, found.item.code if found.item else found.status))
+    assert not missed, missed
+
+
 def test_the_demo_wind_farm_is_a_cerf_clean_energy_wind_farm() -> None:
     import datetime as dt
 
