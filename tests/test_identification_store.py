@@ -190,3 +190,19 @@ def test_the_split_is_stable_and_about_half() -> None:
     test_half = [c for c in cases if split_of(c.id) == "test"]
     assert 0.4 < len(test_half) / len(cases) < 0.6
     assert split_of("E0001") == split_of("E0001")
+    assert {split_of(f"F{n:04d}") for n in range(1, 400)} == {"test"}  # the second set is held out whole
+
+
+def test_evaluate_reports_each_set_and_all_together(tmp_path: Path) -> None:
+    header = "id,text,industry_code,approval_date,params,expected_green,expected_catalogue,expected_level1,expected_leaf,expected_cerf,category,note\n"
+    second = tmp_path / "second.csv"
+    second.write_text(
+        header + "F0001,100MW陆上风电场建设,D4415,2024-05-10,,yes,gbc-2021,3,3.2.2.1,清洁能源,plain,\n"
+        "F0002,日用百货批发流动资金,F5137,2024-05-10,,no,gbc-2021,,,,plain,\n",
+        encoding="utf-8",
+    )
+    shown = CliRunner().invoke(app, ["label", "evaluate", str(EVAL), str(second), "--split", "test"])
+    assert shown.exit_code == 0, shown.output
+    assert "second.csv（test，2 条）" in shown.output and "合计（test，" in shown.output
+    held_out = len(load_cases(EVAL, "test"))
+    assert f"合计（test，{held_out + 2} 条）" in shown.output

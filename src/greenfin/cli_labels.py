@@ -22,7 +22,7 @@ from greenfin.model.values import parse_date
 from greenfin.service.identification import decide, label_book, loan_label, subject_text
 from greenfin.store.database import open_store
 from greenfin.taxonomy.engine import Label, Subject, classify_many, explain_zh
-from greenfin.taxonomy.evaluation import evaluate, load_cases, parameters_of
+from greenfin.taxonomy.evaluation import Report, evaluate, load_cases, parameters_of
 
 console = Console()
 err = Console(stderr=True)
@@ -232,20 +232,10 @@ def override(
     _decide(loan_id, "override", reason, user, db, item_code=item, not_green=not_green)
 
 
-@label_app.command("evaluate")
-def evaluate_command(
-    path: Annotated[Path, typer.Argument(help="标注评估集 CSV / labelled set")] = Path(
-        "tests/data/classification_eval.csv"
-    ),
-    split: Annotated[str, typer.Option(help="dev、test 或 all / which half")] = "test",
-    misses: Annotated[int, typer.Option(help="列出的错例数 / misses to list")] = 0,
-) -> None:
-    """在标注集上计算精确率、召回率和 F1 / precision, recall and F1 on a labelled set."""
-    if split not in ("dev", "test", "all"):
-        err.print("split 应为 dev、test 或 all")
-        raise typer.Exit(code=2)
-    cases = load_cases(path, split)  # type: ignore[arg-type]
-    report = evaluate(cases)
+LABELLED_SETS = [Path("tests/data/classification_eval.csv"), Path("tests/data/classification_eval_b.csv")]
+
+
+def _score_table(report: Report) -> Table:
     table = Table("一级类别 level 1", "精确率 P", "召回率 R", "F1", "样本 n")
     for name, score in report.level1.items():
         table.add_row(
@@ -256,14 +246,42 @@ def evaluate_command(
         ("总体 末级 overall leaf", report.leaf_overall),
     ):
         table.add_row(
-            f"[bold]{name}",
-            f"{score.precision:.3f}",
-            f"{score.recall:.3f}",
-            f"[bold]{score.f1:.3f}",
+            f"[bold]{name}", f"{score.precision:.3f}", f"{score.recall:.3f}", f"[bold]{score.f1:.3f}",
             str(score.support),
-        )
-    console.print(f"评估集 {path}（{split}，{report.cases} 条）/ labelled set")
-    console.print(table)
+        )  # fmt: skip
+    return table
+
+
+@label_app.command("evaluate")
+def evaluate_command(
+    paths: Annotated[list[Path] | None, typer.Argument(help="标注评估集 CSV / labelled sets")] = None,
+    split: Annotated[str, typer.Option(help="dev、test 或 all / which rows")] = "test",
+    misses: Annotated[int, typer.Option(help="列出的错例数 / misses to list")] = 0,
+) -> None:
+    """在标注集上计算精确率、召回率和 F1 / precision, recall and F1 on labelled sets.
+
+    With several sets, each is reported and then all of them together.
+    """
+    if split not in ("dev", "test", "all"):
+        err.print("split 应为 dev、test 或 all")
+        raise typer.Exit(code=2)
+    chosen = paths or [path for path in LABELLED_SETS if path.exists()]
+    pooled = []
+    for path in chosen:
+        cases = load_cases(path, split)  # type: ignore[arg-type]
+        if not cases:
+            continue
+        pooled.extend(cases)
+        report = evaluate(cases)
+        _print_report(f"评估集 {path}（{split}，{report.cases} 条）/ labelled set", report, misses)
+    if len(chosen) > 1 and pooled:
+        report = evaluate(pooled)
+        _print_report(f"合计（{split}，{report.cases} 条）/ all sets together", report, 0)
+
+
+def _print_report(title: str, report: Report, misses: int) -> None:
+    console.print(title, soft_wrap=True)
+    console.print(_score_table(report))
     agreed, total = report.review_agreement
     console.print(f"绿色/非绿色判断准确率 {report.green_accuracy:.3f}；需复核一致 {agreed}/{total}")
     for case, label in report.misses[:misses]:
