@@ -45,7 +45,7 @@ bench-web: .stamp-dev
 	$(BIN)/python bench/web.py $(BENCH_ARGS)
 
 evaluate-labels: .stamp-run
-	$(BIN)/greenfin label evaluate tests/data/classification_eval.csv --split test
+	$(BIN)/greenfin label evaluate tests/data/classification_eval.csv tests/data/classification_eval_b.csv --split test
 
 clean:
 	rm -rf $(VENV) .stamp-* greenfin-demo .pytest_cache .mypy_cache .ruff_cache
