@@ -105,11 +105,7 @@ def _wait_until_served(port: int, process: subprocess.Popen[bytes]) -> None:
 def test_serve_with_workers_answers_and_stops_cleanly(server: tuple[subprocess.Popen[bytes], int]) -> None:
     process, port = server
     _wait_until_served(port, process)
-    # the spawn context may add a resource tracker beside the workers; the workers run spawn_main
-    workers = [
-        pid for pid in _children(process.pid) if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()
-    ]
-    assert len(workers) == 2
+    workers = _workers(process.pid, 2)
     with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
         assert client.get("/login").status_code == 200
     process.send_signal(signal.SIGTERM)
@@ -136,12 +132,39 @@ def test_serve_refuses_a_port_already_taken(tmp_path: Path, shared: bool) -> Non
     assert "已被占用" in result.stderr.decode()
 
 
-def test_serve_stops_when_a_worker_dies_on_start(tmp_path: Path) -> None:
-    """A worker that cannot start (here: a store URL of no known kind) is not restarted forever."""
-    result = subprocess.run(
-        [sys.executable, "-m", "greenfin.cli", "serve", "--db", "nosuch://store", "--port", str(free_port()),
+def exits_at_once(_host: str, _port: int) -> None:
+    """A worker that cannot start (its process exits with code 3)."""
+    raise SystemExit(3)
+
+
+def test_serve_stops_when_a_worker_dies_on_start(capfd: pytest.CaptureFixture[str]) -> None:
+    """A worker that dies on start is not restarted forever: the server stops and says so."""
+    from greenfin.api.serving import serve_workers
+
+    assert serve_workers("127.0.0.1", free_port(), 2, target=exits_at_once) == 1
+    assert "工作进程启动后即退出（代码 3）" in capfd.readouterr().err
+
+
+def test_serve_migrates_a_new_store_once_before_its_workers_start(tmp_path: Path) -> None:
+    """Workers opening a new store together each ran the migrations, and the losers died."""
+    from sqlalchemy import create_engine
+
+    from greenfin.store.database import is_current
+
+    store = tmp_path / "fresh.db"
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "greenfin.cli", "serve", "--db", f"sqlite:///{store}", "--port", str(port),
          "--workers", "2"],
-        env={**os.environ, "GREENFIN_SECRET_KEY": "test-only-key-" + "x" * 20}, capture_output=True, timeout=120,
+        env={**os.environ, "GREENFIN_SECRET_KEY": "test-only-key-" + "x" * 20}, stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )  # fmt: skip
-    assert result.returncode == 1
-    assert "工作进程启动后即退出（代码 1）" in result.stderr.decode()
+    try:
+        _wait_until_served(port, process)
+        _workers(process.pid, 2)
+        assert is_current(create_engine(f"sqlite:///{store}"))
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0, process.stderr.read().decode() if process.stderr else ""
+    finally:
+        if process.poll() is None:
+            process.kill()

@@ -365,6 +365,9 @@ def _serve(url: str | None, host: str, port: int, workers: int = 1) -> None:
     os.environ.setdefault("GREENFIN_SECRET_KEY", secrets.token_urlsafe(32))
     if url:
         os.environ[ENV_URL] = url
+    # Migrate once here: workers opening a new store together would each run the migrations, and
+    # all but one would fail on the tables the first one created.
+    open_store(url).dispose()
     if balanced_sockets_available():
         raise typer.Exit(serve_workers(host, port, workers))
     uvicorn.run(

@@ -17,6 +17,7 @@ import signal
 import socket
 import sys
 import time
+from collections.abc import Callable
 from multiprocessing.connection import wait
 from multiprocessing.process import BaseProcess
 from types import FrameType
@@ -67,8 +68,9 @@ def _worker(host: str, port: int) -> None:
     uvicorn.Server(config).run(sockets=[sock])
 
 
-def serve_workers(host: str, port: int, workers: int) -> int:
-    """Run ``workers`` processes until interrupted; restart one that dies after having started."""
+def serve_workers(host: str, port: int, workers: int, target: Callable[[str, int], None] = _worker) -> int:
+    """Run ``workers`` processes of ``target`` until interrupted; restart one that dies after having
+    started (``target`` is the worker's entry point, an importable function of host and port)."""
     if not port_is_free(host, port):
         print(f"端口 {host}:{port} 已被占用 / the port is already in use", file=sys.stderr)
         return 1
@@ -76,7 +78,7 @@ def serve_workers(host: str, port: int, workers: int) -> int:
     stopping = False
 
     def start() -> tuple[BaseProcess, float]:
-        process = context.Process(target=_worker, args=(host, port), daemon=False)
+        process = context.Process(target=target, args=(host, port), daemon=False)
         process.start()
         return process, time.monotonic()
 
