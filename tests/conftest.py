@@ -136,16 +136,21 @@ def cjk_font_or_skip() -> str:
 
 
 def guarded_routes(router: Any) -> list[tuple[Any, str]]:
-    """Every route of ``router`` with the permission its guard (``api.security.need``) checks."""
+    """Every route of ``router`` (and of the routers it includes) with the permission it checks:
+    a FastAPI route's guard (``api.security.need``), or a plain route's endpoint ``permission``."""
     from fastapi.routing import APIRoute
 
     found = []
     for route in router.routes:
-        if isinstance(route, APIRoute):
+        if hasattr(route, "original_router"):  # a router included in this one
+            found.extend(guarded_routes(route.original_router))
+        elif isinstance(route, APIRoute):
             for dependency in route.dependant.dependencies:
                 permission = getattr(dependency.call, "permission", None)
                 if permission:
                     found.append((route, permission))
+        elif getattr(getattr(route, "endpoint", None), "permission", None):
+            found.append((route, route.endpoint.permission))
     return found
 
 

@@ -3,6 +3,7 @@ maker-checker, idempotency, ETags."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -94,9 +95,11 @@ SAMPLES: dict[str, tuple[dict[str, Any], dict[str, Any] | None]] = {
 
 @pytest.mark.parametrize("role", ROLES)
 def test_every_route_allows_exactly_the_roles_holding_its_permission(client: TestClient, role: str) -> None:
-    from greenfin.api.v1 import router
-
-    routes = guarded_routes(router)
+    routes = [
+        (route, needed)
+        for route, needed in guarded_routes(client.app.router)
+        if route.path.startswith("/api/")
+    ]
     assert {route.path for route, _ in routes} == set(SAMPLES)  # every guarded route has a sample
     headers = sign_in(client, role)
     for route, permission in routes:
@@ -176,6 +179,31 @@ def test_benefits_assess_returns_the_trail(client: TestClient) -> None:
     assert result["indicators"]["co2_reduced"] == pytest.approx(210_000 * 0.49)
     bad = client.post("/api/v1/benefits/assess", json={"methodology": "x"}, headers=headers)
     assert bad.status_code == 422
+
+
+def test_the_assessment_route_checks_like_a_fastapi_route(client: TestClient) -> None:
+    """api/assessment.py answers outside FastAPI's dependency machinery: same result as the
+    engine, same guards, located 422s in FastAPI's shape, described in the OpenAPI schema."""
+    from greenfin.benefits.projects import assess_project
+    from greenfin.reference.factors import POLICIES
+
+    spec = {"methodology": "renewable-power", "region_code": "431230", "reporting_year": 2025,
+            "inputs": {"generation": "21000万千瓦时"}}  # fmt: skip
+    assert client.post("/api/v1/benefits/assess", json=spec).status_code == 401
+    headers = sign_in(client, "officer")
+    answer = client.post("/api/v1/benefits/assess", params={"policy": "national"}, json=spec, headers=headers)
+    assert answer.status_code == 200 and answer.headers["content-type"] == "application/json"
+    assert answer.json() == json.loads(json.dumps(assess_project(spec, POLICIES["national"]).as_dict()))
+    for params, body, where in (
+        ({"policy": "nowhere"}, json.dumps(spec), ["query", "policy"]),
+        ({}, "{not json", ["body"]),
+        ({}, json.dumps([1, 2]), ["body"]),
+    ):
+        bad = client.post("/api/v1/benefits/assess", params=params, content=body, headers=headers)
+        assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == where, bad.text
+    operation = client.get("/openapi.json").json()["paths"]["/api/v1/benefits/assess"]["post"]
+    assert operation["parameters"][0]["schema"]["enum"] == list(POLICIES)
+    assert operation["requestBody"]["content"]["application/json"]["schema"]["type"] == "object"
 
 
 def test_cerf_submission_and_pledge_release_wait_for_a_checker(client: TestClient, engine: Engine) -> None:

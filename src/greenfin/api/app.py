@@ -18,7 +18,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import Engine
 
-from greenfin.api import v1
+from greenfin.api import assessment, v1
 from greenfin.api.security import PrincipalCache, Signer
 from greenfin.store.database import open_store
 
@@ -44,6 +44,7 @@ def create_app(url: str | None = None, *, secret: bytes | None = None) -> FastAP
         except ImportError:  # pragma: no cover - an API-only install has no pages
             continue
         app.include_router(pages.router)
+    assessment.install(app)  # matched before every other route (api/assessment.py says why)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -129,16 +129,21 @@ async def principal(request: Request) -> Principal:
     return cache.put(key, found)
 
 
+async def authorised(request: Request, permission: str) -> Principal:
+    """The caller, when they hold ``permission``; 401 or 403 otherwise."""
+    who = await principal(request)
+    if permission not in who.permissions:
+        raise HTTPException(403, f"无权限 {permission} / missing permission {permission}")
+    return who
+
+
 def need(permission: str) -> Callable[..., object]:
     """A dependency that lets the route run only for a principal holding ``permission``."""
 
     async def check(request: Request) -> Principal:
         # the caller is found here rather than through a nested dependency: every request pays
         # for FastAPI's resolution of each dependency level
-        who = await principal(request)
-        if permission not in who.permissions:
-            raise HTTPException(403, f"无权限 {permission} / missing permission {permission}")
-        return who
+        return await authorised(request, permission)
 
     check.permission = permission  # type: ignore[attr-defined]
     return check

@@ -30,10 +30,8 @@ from sqlalchemy import Engine, func, insert, select
 from starlette.concurrency import run_in_threadpool
 
 from greenfin.api.security import need, principal, start_session
-from greenfin.benefits.projects import ProjectProblem, assess_project
 from greenfin.ingest.issues import ImportRejected
 from greenfin.model.problems import ValueProblem
-from greenfin.reference.factors import POLICIES
 from greenfin.service import approvals, audit, identification
 from greenfin.service.audit import verify_chain
 from greenfin.service.auth import LoginRefused, Principal, create_token, login
@@ -392,18 +390,6 @@ def reject_action(
     return _decide(action_id, request, who, body, False)
 
 
-@router.post("/benefits/assess", tags=["benefits"])
-async def assess_benefits(
-    body: dict[str, Any], request: Request, who: Annotated[Principal, Depends(need("ASSESS_BENEFIT"))],
-    policy: str = Query("provincial", pattern="^(provincial|regional|national|coal-equivalent|pcaf)$"),
-) -> dict[str, Any]:  # fmt: skip
-    """单个项目的环境效益测算（项目文件格式见 docs/methodology）/ assess one project."""
-    try:
-        return assess_project(body, POLICIES[policy]).as_dict()
-    except (ProjectProblem, ValueError) as exc:
-        raise HTTPException(422, str(exc)) from None
-
-
 @router.get("/prices/{series}", tags=["collateral"])
 def get_prices(
     series: Annotated[str, Path(min_length=1, max_length=32, description="价格序列代码 / series code")],
@@ -625,9 +611,3 @@ async def stats(
             {"key": f.key, "count": f.count, "balance_yuan": str(f.balance_yuan)} for f in result.figures()
         ],
     }
-
-
-#: Routes are matched in order, and each miss costs a regular-expression test; the endpoint that
-#: other systems call at volume is tried first (measured: 26 route tests per assessment before).
-HOT_PATHS = frozenset({"/api/v1/benefits/assess"})
-router.routes.sort(key=lambda route: getattr(route, "path", "") not in HOT_PATHS)
