@@ -194,13 +194,23 @@ def test_the_assessment_route_checks_like_a_fastapi_route(client: TestClient) ->
     answer = client.post("/api/v1/benefits/assess", params={"policy": "national"}, json=spec, headers=headers)
     assert answer.status_code == 200 and answer.headers["content-type"] == "application/json"
     assert answer.json() == json.loads(json.dumps(assess_project(spec, POLICIES["national"]).as_dict()))
-    for params, body, where in (
-        ({"policy": "nowhere"}, json.dumps(spec), ["query", "policy"]),
-        ({}, "{not json", ["body"]),
-        ({}, json.dumps([1, 2]), ["body"]),
+    as_json = {**headers, "Content-Type": "application/json"}
+    for params, body, sent, where, kind in (
+        ({"policy": "nowhere"}, json.dumps(spec), as_json, ["query", "policy"], "enum"),
+        ({}, "{not json", as_json, ["body"], "json_invalid"),
+        ({}, "[" * 100_000 + "]" * 100_000, as_json, ["body"], "json_invalid"),  # beyond the parser's depth
+        ({}, json.dumps([1, 2]), as_json, ["body"], "dict_type"),
+        ({}, "", as_json, ["body"], "missing"),
+        ({}, json.dumps(spec), {**headers, "Content-Type": "text/plain"}, ["body"], "content_type"),
     ):
-        bad = client.post("/api/v1/benefits/assess", params=params, content=body, headers=headers)
-        assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == where, bad.text
+        bad = client.post("/api/v1/benefits/assess", params=params, content=body, headers=sent)
+        assert bad.status_code == 422, bad.text
+        assert bad.json()["detail"][0]["loc"] == where and bad.json()["detail"][0]["type"] == kind, bad.text
+    # a form post with the session's CSRF token in the form: the caller check reads the form, and
+    # the body is still there for the route to refuse (it was a 500: a stream reads only once)
+    csrf = headers["X-CSRF-Token"]
+    form = client.post("/api/v1/benefits/assess", data={"csrf_token": csrf})
+    assert form.status_code == 422 and form.json()["detail"][0]["type"] == "content_type", form.text
     operation = client.get("/openapi.json").json()["paths"]["/api/v1/benefits/assess"]["post"]
     assert operation["parameters"][0]["schema"]["enum"] == list(POLICIES)
     assert operation["requestBody"]["content"]["application/json"]["schema"]["type"] == "object"

@@ -208,11 +208,14 @@ def test_evaluate_reports_each_set_and_all_together(tmp_path: Path) -> None:
     second = tmp_path / "second.csv"
     second.write_text(
         header + "F0001,100MW陆上风电场建设,D4415,2024-05-10,,yes,gbc-2021,3,3.2.2.1,清洁能源,plain,\n"
-        "F0002,日用百货批发流动资金,F5137,2024-05-10,,no,gbc-2021,,,,plain,\n",
+        "F0002,日用百货批发流动资金,F5137,2024-05-10,,yes,gbc-2021,3,3.2.2.1,,plain,\n",  # a miss
         encoding="utf-8",
     )
-    shown = CliRunner().invoke(app, ["label", "evaluate", str(EVAL), str(second), "--split", "test"])
+    shown = CliRunner().invoke(
+        app, ["label", "evaluate", str(EVAL), str(second), "--split", "test", "--misses", "500"]
+    )
     assert shown.exit_code == 0, shown.output
     assert "second.csv（test，2 条）" in shown.output and "合计（test，" in shown.output
     held_out = len(load_cases(EVAL, "test"))
     assert f"合计（test，{held_out + 2} 条）" in shown.output
+    assert " E" in shown.output and " F0002 " not in shown.output  # a set held out whole lists no misses

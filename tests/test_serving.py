@@ -168,3 +168,24 @@ def test_serve_migrates_a_new_store_once_before_its_workers_start(tmp_path: Path
     finally:
         if process.poll() is None:
             process.kill()
+
+
+def test_workers_do_not_outlive_a_killed_server(server: tuple[subprocess.Popen[bytes], int]) -> None:
+    """kill -9 (or a closed terminal) leaves no worker holding the port."""
+    process, port = server
+    _wait_until_served(port, process)
+    workers = _workers(process.pid, 2)
+    process.kill()
+    process.wait(timeout=10)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and any(_alive(pid) for pid in workers):
+        time.sleep(0.2)
+    assert not any(_alive(pid) for pid in workers)
+
+
+def _alive(pid: int) -> bool:
+    status = Path(f"/proc/{pid}/status")
+    try:
+        return "zombie" not in status.read_text()
+    except FileNotFoundError:
+        return False

@@ -22,7 +22,7 @@ from greenfin.model.values import parse_date
 from greenfin.service.identification import decide, label_book, loan_label, subject_text
 from greenfin.store.database import open_store
 from greenfin.taxonomy.engine import Label, Subject, classify_many, explain_zh
-from greenfin.taxonomy.evaluation import Report, evaluate, load_cases, parameters_of
+from greenfin.taxonomy.evaluation import HELD_OUT_WHOLE, Report, evaluate, load_cases, parameters_of
 
 console = Console()
 err = Console(stderr=True)
@@ -284,7 +284,8 @@ def _print_report(title: str, report: Report, misses: int) -> None:
     console.print(_score_table(report))
     agreed, total = report.review_agreement
     console.print(f"绿色/非绿色判断准确率 {report.green_accuracy:.3f}；需复核一致 {agreed}/{total}")
-    for case, label in report.misses[:misses]:
+    shown = [(case, label) for case, label in report.misses if not case.id.startswith(HELD_OUT_WHOLE)]
+    for case, label in shown[:misses]:  # never a row of a set held out whole
         got = f"{label.status} {label.item.code if label.item else ''}"
         console.print(
             f"  {case.id} [{case.category}] 期望 {case.expected_green} {case.leaf} 实得 {got}：{case.subject.text}"

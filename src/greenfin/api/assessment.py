@@ -38,17 +38,24 @@ def _invalid(where: tuple[str, ...], kind: str, message: str, value: Any) -> Res
 
 async def assess_benefits(request: Request) -> Response:
     """单个项目的环境效益测算 / assess one project (the project document: docs/methodology)."""
+    raw = await request.body()  # first: the caller check may read a form body, and a stream reads once
     await authorised(request, PERMISSION)
     policy = request.query_params.get("policy", DEFAULT_POLICY_NAME)
     if policy not in POLICIES:
         return _invalid(
             ("query", "policy"), "enum", f"应为 {' / '.join(POLICIES)} 之一 / unknown policy", policy
         )
-    raw = await request.body()
+    if not raw:
+        return _invalid(("body",), "missing", "缺少请求体 / Field required", None)
+    kind = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if kind != "application/json" and not kind.endswith("+json"):
+        return _invalid(("body",), "content_type", "请求体应为 application/json / expected JSON", kind)
     try:
         body = json.loads(raw)
-    except ValueError as exc:  # also bytes that are not UTF-8
-        return _invalid(("body",), "json_invalid", f"JSON 格式错误 / JSON decode error: {exc}", None)
+    except (ValueError, RecursionError) as exc:  # not UTF-8, not JSON, or nested beyond the parser
+        return _invalid(
+            ("body",), "json_invalid", f"JSON 格式错误 / JSON decode error: {type(exc).__name__}", None
+        )
     if not isinstance(body, dict):
         return _invalid(("body",), "dict_type", "应为 JSON 对象 / Input should be a valid dictionary", body)
     try:

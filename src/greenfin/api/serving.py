@@ -60,8 +60,19 @@ def port_is_free(host: str, port: int) -> bool:
     return True
 
 
+def _die_with_parent() -> None:
+    """Ask Linux to send this process SIGTERM when its parent dies (PR_SET_PDEATHSIG), so a
+    supervisor killed outright (kill -9, a closed terminal) leaves no worker holding the port."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, signal.SIGTERM, 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+
+
 def _worker(host: str, port: int) -> None:
     import uvicorn
+
+    _die_with_parent()
 
     sock = listening_socket(host, port)
     config = uvicorn.Config(APP_FACTORY, factory=True, log_level="warning", access_log=False)
@@ -86,7 +97,7 @@ def serve_workers(host: str, port: int, workers: int, target: Callable[[str, int
         nonlocal stopping
         stopping = True
 
-    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     running = dict(start() for _ in range(workers))
     code = 0
     try:
