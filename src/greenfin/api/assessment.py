@@ -23,11 +23,10 @@ from starlette.routing import Route
 
 from greenfin.api.security import authorised
 from greenfin.benefits.projects import ProjectProblem, assess_project
-from greenfin.reference.factors import POLICIES
+from greenfin.reference.factors import DEFAULT_POLICY, POLICIES
 
 PATH = "/api/v1/benefits/assess"
 PERMISSION = "ASSESS_BENEFIT"
-DEFAULT_POLICY_NAME = "provincial"
 
 
 def _invalid(where: tuple[str, ...], kind: str, message: str, value: Any) -> Response:
@@ -40,7 +39,7 @@ async def assess_benefits(request: Request) -> Response:
     """单个项目的环境效益测算 / assess one project (the project document: docs/methodology)."""
     raw = await request.body()  # first: the caller check may read a form body, and a stream reads once
     await authorised(request, PERMISSION)
-    policy = request.query_params.get("policy", DEFAULT_POLICY_NAME)
+    policy = request.query_params.get("policy", DEFAULT_POLICY.name)
     if policy not in POLICIES:
         return _invalid(
             ("query", "policy"), "enum", f"应为 {' / '.join(POLICIES)} 之一 / unknown policy", policy
@@ -78,7 +77,7 @@ OPERATION: dict[str, Any] = {
     "parameters": [
         {
             "name": "policy", "in": "query", "required": False,
-            "schema": {"type": "string", "enum": list(POLICIES), "default": DEFAULT_POLICY_NAME, "title": "Policy"},
+            "schema": {"type": "string", "enum": list(POLICIES), "default": DEFAULT_POLICY.name, "title": "Policy"},
             "description": "排放因子政策 / factor policy (reference/factors.POLICIES)",
         }
     ],

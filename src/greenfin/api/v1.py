@@ -357,12 +357,8 @@ def _decide(action_id: int, request: Request, who: Principal, body: NoteIn, appr
     decide = approvals.approve if approve else approvals.reject
     try:
         decide(_engine(request), action_id, checker=who.username, permissions=who.permissions, note=body.note)
-    except approvals.NoSuchProposal as exc:
-        raise HTTPException(404, str(exc)) from None
-    except approvals.NotPermitted as exc:
-        raise HTTPException(403, str(exc)) from None
-    except approvals.ApprovalProblem as exc:
-        raise HTTPException(409, str(exc)) from None
+    except approvals.ApprovalProblem as exc:  # missing (404), not theirs (403), or the maker (409)
+        raise HTTPException(exc.status, str(exc)) from None
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from None
     return {"id": action_id, "status": "approved" if approve else "rejected"}

@@ -25,15 +25,25 @@ KINDS = {
 
 
 class ApprovalProblem(ValueError):
-    """A proposal or decision that cannot be taken; nothing was changed."""
+    """A proposal or decision that cannot be taken; nothing was changed.
+
+    ``status`` is the HTTP status the API and the pages answer with (a conflict, unless a subclass
+    says otherwise), so the two cannot map the same refusal differently.
+    """
+
+    status = 409
 
 
 class NoSuchProposal(ApprovalProblem):
-    """The proposal does not exist (a 404, not a conflict)."""
+    """The proposal does not exist."""
+
+    status = 404
 
 
 class NotPermitted(ApprovalProblem):
-    """The checker lacks the permission that approves this kind of proposal (a 403)."""
+    """The checker lacks the permission that approves this kind of proposal."""
+
+    status = 403
 
     def __init__(self, permission: str) -> None:
         super().__init__(f"无权限 {permission} / missing permission {permission}")

@@ -671,16 +671,9 @@ def _decide(request: Request, who: Principal, action_id: int, note: str, approve
         decide(
             _engine(request), action_id, checker=who.username, permissions=who.permissions, note=note.strip()
         )
-    except approvals.ApprovalProblem as exc:  # missing, not theirs to decide, or the maker approving
-        status = (
-            404
-            if isinstance(exc, approvals.NoSuchProposal)
-            else 403
-            if isinstance(exc, approvals.NotPermitted)
-            else 409
-        )
+    except approvals.ApprovalProblem as exc:  # missing (404), not theirs (403), or the maker (409)
         return _approvals_page(
-            request, who, status_code=status, error=pick(str(exc), lang), action_id=action_id
+            request, who, status_code=exc.status, error=pick(str(exc), lang), action_id=action_id
         )
     except ValueProblem as exc:  # the change itself was refused (the proposal waits again)
         message = exc.en if lang == "en" else exc.zh
