@@ -142,6 +142,8 @@ def normalise_unit_text(text: str) -> str:
 
 
 UNITS: dict[str, Unit] = {normalise_unit_text(alias): unit for alias, unit in _TABLE}
+#: The aliases exactly as the table spells them: most cells do, and skip the folding.
+_AS_WRITTEN: dict[str, Unit] = {alias: unit for alias, unit in _TABLE}
 
 
 class UnknownUnitError(ValueError):
@@ -150,7 +152,7 @@ class UnknownUnitError(ValueError):
 
 def lookup_unit(text: str, dimension: Dimension | None = None) -> Unit:
     """Find a unit by any of its aliases; check its dimension when one is expected."""
-    unit = UNITS.get(normalise_unit_text(text))
+    unit = _AS_WRITTEN.get(text) or UNITS.get(normalise_unit_text(text))
     if unit is None:
         raise UnknownUnitError(f"unknown unit {text!r}")
     if dimension is not None and unit.dimension is not dimension:
