@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint bench-import bench-classify bench-benefits bench-collateral bench-web evaluate-labels clean
+.PHONY: demo test lint bench-import bench-classify bench-benefits bench-collateral bench-web bench-portfolio evaluate-labels clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,9 @@ bench-collateral: .stamp-run
 
 bench-web: .stamp-dev
 	$(BIN)/python bench/web.py $(BENCH_ARGS)
+
+bench-portfolio: .stamp-dev
+	$(BIN)/python bench/portfolio.py $(BENCH_ARGS)
 
 evaluate-labels: .stamp-run
 	$(BIN)/greenfin label evaluate tests/data/classification_eval.csv tests/data/classification_eval_b.csv --split test

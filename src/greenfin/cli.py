@@ -31,6 +31,7 @@ from greenfin.cli_cerf import cerf_app
 from greenfin.cli_collateral import collateral_app, user_app
 from greenfin.cli_issues import print_rejection
 from greenfin.cli_labels import STATUS_SHORT_ZH, classify, label_app
+from greenfin.cli_portfolio import portfolio_app
 from greenfin.cli_prices import prices_app
 from greenfin.cli_reports import report_app
 from greenfin.ingest.issues import ImportRejected
@@ -55,6 +56,7 @@ app.add_typer(user_app, name="user")
 app.add_typer(label_app, name="label")
 app.add_typer(prices_app, name="prices")
 app.add_typer(report_app, name="report")
+app.add_typer(portfolio_app, name="portfolio")
 console = Console()
 err = Console(stderr=True)
 

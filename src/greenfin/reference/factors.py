@@ -19,7 +19,7 @@ from typing import Literal
 
 from greenfin.reference._files import read_reference_csv
 
-FACTOR_FILES = ("grid_co2.csv", "power_coal.csv", "fuels.csv", "utilisation_hours.csv")
+FACTOR_FILES = ("grid_co2.csv", "power_coal.csv", "fuels.csv", "utilisation_hours.csv", "pcaf_averages.csv")
 NATIONAL = "全国"
 
 GridScope = Literal["provincial", "regional", "national"]
