@@ -345,3 +345,12 @@ def test_text_that_one_engine_would_read_and_another_would_not_is_refused(
     (tmp_path / "book.csv").write_text(",".join(row) + "\n" + ",".join(row.values()) + "\n", encoding="utf-8")
     with pytest.raises(plan.InputProblem, match=column):
         plan.run(DuckDBEngine(), tmp_path / "book.csv", tmp_path / "out", Settings(YEAR))
+
+
+def test_untyped_commercial_property_is_not_taken_for_a_home_and_unknown_fuel_is_the_average_car() -> None:
+    office, car = results(
+        holding("O", "commercial_real_estate", 1e6, property_value_fen=10**9, floor_area_m2=500.0),
+        holding("C", "motor_vehicle_loan", 1e5, vehicle_value_fen=2 * 10**7, vehicle_fuel="unknown"),
+    )
+    assert office["financed_kg"] is None  # no commercial average is shipped: missing, not residential
+    assert car["pcaf_score"] == 5 and car["pcaf_basis"] == factor("pcaf_vehicle", "unknown", 2022).id

@@ -330,6 +330,7 @@ def demo(
         f" / labelled {run.loans:,} loans (run {run.run_id})"
     )
     _print_book_benefits(engine)
+    _demo_portfolio(engine, directory)
     book = summarise(engine)
     print_summary(book)
     report = write_summary(book, directory / "summary.xlsx")
@@ -346,6 +347,29 @@ def demo(
             console.print(f"  {username} / {password}")
     if serve:
         _serve(url, host, port)
+
+
+def _demo_portfolio(engine: Engine, directory: Path) -> None:
+    """The stored book as a whole-book run (DuckDB): financed emissions under PCAF."""
+    from greenfin.cli_portfolio import run_progress
+    from greenfin.portfolio.duck import DuckDBEngine
+    from greenfin.portfolio.kernel import Settings
+    from greenfin.service.portfolio import default_year, run_stored_book
+
+    portfolio = DuckDBEngine()
+    try:
+        with run_progress() as report:
+            outcome = run_stored_book(
+                engine, portfolio, directory / "portfolio", Settings(default_year()), report
+            )
+    finally:
+        portfolio.close()
+    summary = outcome.summary()
+    console.print(
+        f"融资排放（PCAF）：{Decimal(int(summary['financed_kg'])) / 1000:,.1f} tCO2e，覆盖余额 "  # type: ignore[call-overload]
+        f"{summary['coverage'] or 0:.1%}，加权数据质量分 {summary['weighted_score'] or 0:.2f}；"
+        f"逐笔结果 {directory / 'portfolio'} / financed emissions of the whole book"
+    )
 
 
 def _serve(url: str | None, host: str, port: int, workers: int = 1) -> None:

@@ -44,7 +44,7 @@ STAGE_ZH = {
 
 
 @contextmanager
-def _progress() -> Iterator[plan.Progress]:
+def run_progress() -> Iterator[plan.Progress]:
     with Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), TaskProgressColumn(),
         TextColumn("{task.completed:,.0f} 行/rows"), TimeElapsedColumn(), console=err,
@@ -145,7 +145,7 @@ def run_command(
     engine = _engine(engine_name, master)
     started = time.perf_counter()
     try:
-        with _progress() as report:
+        with run_progress() as report:
             if input_path is None:
                 from greenfin.store.database import open_store
 
@@ -167,7 +167,7 @@ def generate_command(
     seed: Annotated[int, typer.Option("--seed")] = 20261126,
 ) -> None:
     """生成演示用全量资产组合（Parquet）/ write a generated book."""
-    with _progress() as report:
+    with run_progress() as report:
         done = 0
 
         def step(size: int) -> None:

@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from numpy.typing import NDArray
 
+from greenfin.portfolio.arrays import distinct_codes
 from greenfin.reference.catalogues import GBC_2021_IN_FORCE, GFC_2025_IN_FORCE
 from greenfin.taxonomy.engine import Subject, classify_many
 
@@ -119,11 +120,13 @@ def _key(purpose: Any, industry: Any, era: Any) -> Any:
     return (purpose * (1 << 20) + industry) * len(_ERA_NAMES) + era
 
 
-def _vocabulary_codes(column: pa.Array, vocabulary: dict[str, int]) -> NDArray[np.int64]:
-    """Each row's code in ``vocabulary`` (-1 when absent or null), looked up once per distinct value."""
-    encoded = pc.dictionary_encode(column.cast(pa.string()))
-    table = np.array([vocabulary.get(v, -1) for v in encoded.dictionary.to_pylist()] + [-1], dtype=np.int64)
-    return table[np.asarray(pc.fill_null(encoded.indices, len(table) - 1).to_numpy(), dtype=np.int64)]
+def _vocabulary_codes(column: pa.Array, vocabulary: dict[str, int], null: int = -1) -> NDArray[np.int64]:
+    """Each row's code in ``vocabulary`` (-1 when absent; ``null`` for a null), once per distinct value."""
+    values, codes = distinct_codes(column)
+    table = np.array(
+        [vocabulary.get(v, -1) if v is not None else null for v in values] + [null], dtype=np.int64
+    )
+    return table[codes]
 
 
 class LabelIndex:
@@ -177,7 +180,7 @@ class LabelIndex:
             purpose = _vocabulary_codes(batch.column(purpose_at), purposes)
             industry_at = batch.schema.get_field_index("industry_code")
             industry = (
-                _vocabulary_codes(pc.fill_null(batch.column(industry_at).cast(pa.string()), ""), industries)
+                _vocabulary_codes(batch.column(industry_at), industries, null=industries.get("", -1))
                 if industry_at >= 0 else np.full(rows, industries.get("", -1), dtype=np.int64)
             )  # fmt: skip
             approval_at = batch.schema.get_field_index("approval_date")

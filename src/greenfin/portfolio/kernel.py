@@ -25,6 +25,7 @@ from numpy.typing import NDArray
 from greenfin.benefits.assess import Place, assess_columns
 from greenfin.benefits.registry import METHODOLOGIES
 from greenfin.portfolio import estimates
+from greenfin.portfolio.arrays import distinct_codes
 from greenfin.portfolio.columns import INDICATOR_UNITS, OUTPUT_SCHEMA
 from greenfin.portfolio.identify import LabelIndex
 from greenfin.portfolio.pcaf import ASSET_CLASSES, attribution_factor
@@ -129,12 +130,9 @@ def _per_distinct(
         if index < 0:
             _ENCODED[key] = ([], np.zeros(batch.num_rows, dtype=np.int64))
         else:
-            encoded = pc.dictionary_encode(batch.column(index).cast(pa.string()))
-            distinct = encoded.dictionary.to_pylist()
-            codes = np.asarray(pc.fill_null(encoded.indices, len(distinct)).to_numpy(), dtype=np.int64)
-            _ENCODED[key] = (distinct, codes)
-    distinct, codes = _ENCODED[key]  # type: ignore[misc]
-    return [mapping(v) for v in distinct] + [mapping(None)], codes
+            _ENCODED[key] = distinct_codes(batch.column(index))
+    found: tuple[list[str | None], NDArray[np.int64]] = _ENCODED[key]  # type: ignore[assignment]
+    return [mapping(v) for v in found[0]] + [mapping(None)], found[1]
 
 
 def _numbers(batch: pa.RecordBatch, name: str, mapping: Callable[[str | None], float]) -> Floats:
@@ -159,6 +157,29 @@ def _factors(
     found, codes = _per_distinct(batch, name, mapping)
     values = np.array([np.nan if f is None else f.value * scale for f in found], dtype=np.float64)
     return Found(values[codes], codes.astype(np.int32), [f.id if f is not None else "" for f in found])
+
+
+def _either(condition: NDArray[np.bool_], yes: Found, no: Found) -> Found:
+    """Per row, the factor of ``yes`` where the condition holds, else that of ``no``."""
+    return Found(
+        np.where(condition, yes.values, no.values),
+        np.where(condition, yes.codes + len(no.ids), no.codes).astype(np.int32),
+        no.ids + yes.ids,
+    )
+
+
+def _floats_null(batch: pa.RecordBatch, name: str) -> NDArray[np.bool_]:
+    """Where a column is null (everywhere, when the column is absent)."""
+    index = batch.schema.get_field_index(name)
+    if index < 0:
+        return np.ones(batch.num_rows, dtype=bool)
+    return np.asarray(batch.column(index).is_null().to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _known_fuel(average: estimates.Averages, fuel: str | None) -> Factor | None:
+    """A vehicle of known fuel (score 4); "unknown" written out is the average vehicle, score 5."""
+    key = (fuel or "").strip().lower()
+    return None if key in ("", "unknown", estimates.FALLBACK) else average.by_key.get(key)
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,14 +274,26 @@ def financed_emissions(batch: pa.RecordBatch, reporting_year: int) -> Financed:
     if buildings.any():
         area = estimates.averages(estimates.AREA, reporting_year)
         unit = estimates.averages(estimates.DWELLING, reporting_year)
-        per_m2 = _factors(batch, "building_type", lambda v: area.for_key(v or "residential"), 0.001)
-        per_unit = _factors(batch, "building_type", lambda v: unit.for_key(v or "residential"))
+        # a building of no stated type is what its asset class says: a home, or commercial property
+        commercial = (classes == CLASSES.index("commercial_real_estate")) & _floats_null(
+            batch, "building_type"
+        )
+        per_m2 = _either(
+            commercial,
+            _factors(batch, "building_type", lambda v: area.for_key(v or "commercial"), 0.001),
+            _factors(batch, "building_type", lambda v: area.for_key(v or "residential"), 0.001),
+        )
+        per_unit = _either(
+            commercial,
+            _factors(batch, "building_type", lambda v: unit.for_key(v or "commercial")),
+            _factors(batch, "building_type", lambda v: unit.for_key(v or "residential")),
+        )
         by_area = _floats(batch, "floor_area_m2") * per_m2.values
         offer(buildings, by_area, usable * by_area, 4, per_m2)
         offer(buildings, per_unit.values, usable * per_unit.values, 5, per_unit)
     if vehicles.any():
         average = estimates.averages(estimates.VEHICLE, reporting_year)
-        per_fuel = _factors(batch, "vehicle_fuel", lambda v: average.by_key.get((v or "").strip().lower()))
+        per_fuel = _factors(batch, "vehicle_fuel", lambda v: _known_fuel(average, v))
         unknown = _factors(batch, "", lambda _v: average.by_key.get("unknown"))
         offer(vehicles, per_fuel.values, usable * per_fuel.values, 4, per_fuel)
         offer(vehicles, unknown.values, usable * unknown.values, 5, unknown)

@@ -273,6 +273,8 @@ def run(
         shutil.rmtree(staging, ignore_errors=True)  # the previous results stay as they were
         raise
     seconds["holdings"] = time.perf_counter() - started
+    for part, spent in getattr(engine, "stage_seconds", {}).items():
+        seconds[f"holdings: {part}"] = spent
 
     started = time.perf_counter()
     if progress:
