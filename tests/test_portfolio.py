@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -354,3 +355,94 @@ def test_untyped_commercial_property_is_not_taken_for_a_home_and_unknown_fuel_is
     )
     assert office["financed_kg"] is None  # no commercial average is shipped: missing, not residential
     assert car["pcaf_score"] == 5 and car["pcaf_basis"] == factor("pcaf_vehicle", "unknown", 2022).id
+
+
+def test_parquet_of_other_types_is_read_when_nothing_is_lost_and_refused_when_something_would_be(
+    tmp_path: Path,
+) -> None:
+    """An int64 year and whole amounts as DECIMAL read as they are; 12.50 分 would be rounded: refused."""
+    rows = pa.table(
+        {
+            "loan_id": ["P1", "P2"], "asset_class": ["mortgage", "mortgage"],
+            "balance_fen": pa.array([Decimal("100"), Decimal("250")], pa.decimal128(18, 2)),
+            "reporting_year": pa.array([2024, 2024], pa.int64()),
+            "approval_date": pa.array([dt.datetime(2024, 1, 5, 9), dt.datetime(2024, 2, 1)], pa.timestamp("s")),
+        }
+    )  # fmt: skip
+    pq.write_table(rows, tmp_path / "ok.parquet")
+    outcome = plan.run(DuckDBEngine(), tmp_path / "ok.parquet", tmp_path / "a", Settings(YEAR))
+    assert outcome.summary()["balance_fen"] == 350
+    lossy = rows.set_column(
+        2, "balance_fen", pa.array([Decimal("100"), Decimal("12.50")], pa.decimal128(18, 2))
+    )
+    pq.write_table(lossy, tmp_path / "lossy.parquet")
+    with pytest.raises(plan.InputProblem, match=r"P2.*balance_fen.*12\.5"):
+        plan.run(DuckDBEngine(), tmp_path / "lossy.parquet", tmp_path / "b", Settings(YEAR))
+
+
+def test_a_folder_whose_files_disagree_on_a_column_type_is_refused(tmp_path: Path) -> None:
+    folder = tmp_path / "book"
+    folder.mkdir()
+    base = {"loan_id": ["A"], "asset_class": ["mortgage"]}
+    pq.write_table(pa.table({**base, "balance_fen": pa.array([100], pa.int64())}), folder / "a.parquet")
+    pq.write_table(pa.table({**base, "balance_fen": ["12.5"]}), folder / "b.parquet")
+    with pytest.raises(plan.InputProblem, match=r"balance_fen.*a\.parquet.*b\.parquet"):
+        plan.run(DuckDBEngine(), folder, tmp_path / "out", Settings(YEAR))
+
+
+def test_a_bad_value_seen_only_late_in_a_big_row_group_is_still_named(tmp_path: Path) -> None:
+    """Text read as the row group's dictionary: a value in it need not be in every batch."""
+    table = pa.Table.from_batches([generate.chunk(140_000, 0, seed=5)])
+    methods = table.column("methodology").to_pylist()
+    methods[-1] = "solar-typo"
+    table = table.set_column(table.schema.get_field_index("methodology"), "methodology", pa.array(methods))
+    pq.write_table(table, tmp_path / "book.parquet", row_group_size=140_000)
+    with pytest.raises(PortfolioProblem) as problem:
+        plan.run(DuckDBEngine(), tmp_path / "book.parquet", tmp_path / "out", Settings(YEAR))
+    assert (
+        problem.value.loan_id == table.column("loan_id")[-1].as_py() and problem.value.column == "methodology"
+    )
+
+
+def test_blank_text_reads_as_no_text_and_a_code_without_its_section_letter_finds_its_sector() -> None:
+    blank, cement = results(
+        holding("O", "commercial_real_estate", 1e6, property_value_fen=10**9, floor_area_m2=500.0, building_type=" "),
+        holding("C", "business_loan", 1e7, equity_debt_fen=5 * 10**9, revenue_fen=8 * 10**9, industry_code="3011"),
+    )  # fmt: skip
+    assert blank["financed_kg"] is None
+    assert cement["pcaf_basis"] == factor("pcaf_revenue_intensity", "C30", 2020).id
+
+
+def test_under_pcaf_attribution_a_zero_equity_plus_debt_does_not_make_a_zero_benefit() -> None:
+    project = holding(
+        "W", "project_finance", 1e8, methodology="renewable-power", input_generation=1000.0,
+        total_investment_fen=10**11, equity_debt_fen=0,
+    )  # fmt: skip
+    (row,) = compute(book(project), Settings(YEAR, "pcaf"), NO_LABELS).to_pylist()
+    assert row["benefit_share"] == pytest.approx(0.1) and row["co2_reduced_kg"] > 0
+
+
+@pytest.mark.parametrize(
+    ("more", "column"),
+    [
+        ({"revenue_fen": -5, "equity_debt_fen": 10**9}, "revenue_fen"),
+        ({"emissions_t": -50.0, "equity_debt_fen": 10**9}, "emissions_t"),
+        (
+            {"emissions_t": 500.0, "emissions_quality": "audited", "equity_debt_fen": 10**9},
+            "emissions_quality",
+        ),
+    ],
+)
+def test_negative_figures_and_an_unknown_emissions_basis_are_refused(
+    more: dict[str, Any], column: str
+) -> None:
+    with pytest.raises(PortfolioProblem) as problem:
+        results(holding("N", "business_loan", 1e6, **more))
+    assert (problem.value.loan_id, problem.value.column) == ("N", column)
+
+
+def test_a_run_leaves_only_its_results_in_the_output_folder(small_book: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    plan.run(DuckDBEngine(), small_book, out, Settings(YEAR))
+    plan.run(DuckDBEngine(), small_book, out, Settings(YEAR))
+    assert sorted(p.name for p in out.iterdir()) == ["aggregates.parquet", "holdings", "summary.json"]

@@ -86,3 +86,12 @@ def test_generate_then_run_from_the_command_line(tmp_path: Path) -> None:
     )
     assert done.exit_code == 0, done.output
     assert "5,000 笔" in done.output and "个人住房贷款" in done.output
+
+
+def test_a_run_from_the_store_leaves_no_copy_of_the_book_behind(demo_book: Engine, tmp_path: Path) -> None:
+    run_stored_book(demo_book, DuckDBEngine(), tmp_path / "out", Settings(YEAR))
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "aggregates.parquet",
+        "holdings",
+        "summary.json",
+    ]

@@ -5,7 +5,8 @@ distinct subjects and groups the results, on all cores.  The kernel stage reads 
 Parquet with Arrow and runs on every core as worker processes, one row group at a time, each
 writing its own part file, as Spark's tasks do: Python's lock would otherwise hold the kernel
 to one core, and DuckDB's own Arrow export of wide rows was measured at three times Arrow's
-Parquet read (docs/portfolio.md §5).  Memory stays bounded by a row group per worker.
+Parquet read (docs/portfolio.md §5).  Memory stays bounded by a row group per worker, plus the labels, which grow with the
+number of distinct subjects (not with the number of holdings).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import duckdb
@@ -20,7 +22,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from greenfin.portfolio.columns import INPUT_SCHEMA, OUTPUT_SCHEMA
-from greenfin.portfolio.identify import LabelIndex, classify_warm
+from greenfin.portfolio.identify import LabelIndex
 from greenfin.portfolio.kernel import Settings, compute
 from greenfin.portfolio.plan import Progress
 
@@ -87,9 +89,12 @@ class DuckDBEngine:
                     if progress:
                         progress("holdings", done, total)
             else:
-                classify_warm()
-                with multiprocessing.get_context("fork").Pool(min(self.workers, len(tasks))) as pool:
-                    for rows, spent in pool.imap_unordered(_holdings_part, tasks):
+                labels.prepare()  # built once here; the forked workers inherit it
+                # an executor, not a Pool: a worker killed (out of memory) fails the run instead of hanging it
+                context = multiprocessing.get_context("fork")
+                with ProcessPoolExecutor(min(self.workers, len(tasks)), mp_context=context) as pool:
+                    for future in as_completed([pool.submit(_holdings_part, task) for task in tasks]):
+                        rows, spent = future.result()
                         done += rows
                         self._add(spent)
                         if progress:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from functools import cache
 
 from greenfin.reference.factors import Factor, factor_table
+from greenfin.reference.industries import canonical_industry_code
 
 REVENUE = "pcaf_revenue_intensity"  # tCO2e per 万元 of revenue, by GB/T 4754 section or division
 ASSETS = "pcaf_asset_intensity"  # tCO2e per 万元 of assets
@@ -31,8 +32,11 @@ class Averages:
     by_key: dict[str, Factor] = field(default_factory=dict)
 
     def for_industry(self, industry: str | None) -> Factor | None:
-        """The division's factor (``D44``), else its section's (``D``), else the all-sector one."""
-        code = (industry or "").strip().upper()
+        """The division's factor (``D44``), else its section's (``D``), else the all-sector one.
+
+        A code written without its section letter (``3011``) is read as the standard places it
+        (``C3011``); an unreadable code gets the all-sector factor."""
+        code = _canonical(industry)
         for key in (code[:3], code[:1], FALLBACK):
             if key and key in self.by_key:
                 return self.by_key[key]
@@ -54,6 +58,15 @@ def _latest(rows: Iterable[Factor], reporting_year: int) -> dict[str, Factor]:
         earlier = [f for f in found if f.year < reporting_year]
         chosen[key] = max(earlier, key=lambda f: f.year) if earlier else min(found, key=lambda f: f.year)
     return chosen
+
+
+@cache
+def _canonical(industry: str | None) -> str:
+    text = (industry or "").strip().upper()
+    try:
+        return canonical_industry_code(text) if text else ""
+    except ValueError:
+        return text
 
 
 @cache

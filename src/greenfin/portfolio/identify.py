@@ -14,6 +14,7 @@ import datetime as dt
 import multiprocessing
 import os
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -90,7 +91,7 @@ def label_subjects(subjects: pa.Table, workers: int | None = None) -> pa.Table:
         classify_warm()
         size = -(-len(rows) // (workers * 4))
         chunks = [rows[start : start + size] for start in range(0, len(rows), size)]
-        with multiprocessing.get_context("fork").Pool(workers) as pool:
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
             labels = [label for part in pool.map(_label_rows, chunks) for label in part]
     columns = list(zip(*rows, strict=True)) if rows else [(), (), ()]
     outcomes = list(zip(*labels, strict=True)) if labels else [(), (), (), ()]
@@ -148,6 +149,10 @@ class LabelIndex:
     def __setstate__(self, state: dict[str, object]) -> None:
         self.labels = state["labels"]
         self._lookup = None
+
+    def prepare(self) -> None:
+        """Build the lookup now (before forking workers, which then share it)."""
+        self._keys()
 
     def _keys(self) -> tuple[dict[str, int], dict[str, int], NDArray[np.int64], NDArray[np.int64]]:
         """Vocabularies of purpose and industry, and the labels' integer keys sorted with their rows."""

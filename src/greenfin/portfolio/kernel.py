@@ -86,6 +86,7 @@ def _nothing(rows: int) -> Floats:
     """An all-NaN column, shared and read-only (most input columns are null in most rows)."""
     cached = _NAN.get(rows)
     if cached is None:
+        _NAN.clear()  # one length at a time: a reused Spark worker sees a new tail length per task
         cached = _NAN[rows] = np.full(rows, np.nan)
         cached.flags.writeable = False
     return cached
@@ -168,12 +169,21 @@ def _either(condition: NDArray[np.bool_], yes: Found, no: Found) -> Found:
     )
 
 
-def _floats_null(batch: pa.RecordBatch, name: str) -> NDArray[np.bool_]:
-    """Where a column is null (everywhere, when the column is absent)."""
-    index = batch.schema.get_field_index(name)
-    if index < 0:
-        return np.ones(batch.num_rows, dtype=bool)
-    return np.asarray(batch.column(index).is_null().to_numpy(zero_copy_only=False), dtype=bool)
+def _blank(batch: pa.RecordBatch, name: str) -> NDArray[np.bool_]:
+    """Where a text column says nothing: null, empty or spaces (everywhere, when it is absent);
+    Parquet keeps '' where CSV gives null, and the two must read the same."""
+    values, codes = _per_distinct(batch, name, lambda v: not (v or "").strip())
+    return np.asarray(values, dtype=bool)[codes]
+
+
+def _refuse(batch: pa.RecordBatch, column: str, bad: NDArray[np.bool_], expected: str) -> None:
+    """A located problem for the first row where ``bad`` holds."""
+    rows = np.flatnonzero(bad)
+    if rows.size:
+        row = int(rows[0])
+        index = batch.schema.get_field_index(column)
+        value = batch.column(index)[row].as_py() if index >= 0 else None
+        raise PortfolioProblem(_loan_id(batch, row), column, f"{value!r} {expected}")
 
 
 def _known_fuel(average: estimates.Averages, fuel: str | None) -> Factor | None:
@@ -241,7 +251,18 @@ def financed_emissions(batch: pa.RecordBatch, reporting_year: int) -> Financed:
     usable = np.where(factor <= 1.0, factor, np.nan)  # above 1: the denominator is wrong (an EVIC of 1)
 
     emissions = _floats(batch, "emissions_t")
-    quality = _numbers(batch, "emissions_quality", lambda v: REPORTED_SCORE.get((v or "").strip().lower(), 0))
+    quality = _numbers(
+        batch, "emissions_quality", lambda v: REPORTED_SCORE.get((v or "").strip().lower(), -1)
+    )
+    _refuse(
+        batch,
+        "emissions_quality",
+        np.isfinite(emissions) & (quality < 0),
+        f"应为 {'/'.join(k for k in REPORTED_SCORE if k)}",
+    )
+    for column in ("emissions_t", "revenue_fen", "total_assets_fen", "floor_area_m2", "evic_fen", "equity_debt_fen",
+                   "property_value_fen", "vehicle_value_fen", "total_investment_fen"):  # fmt: skip
+        _refuse(batch, column, _floats(batch, column) < 0, "不能为负数")
     reported = np.isfinite(emissions) & (quality > 0)
     chosen = np.where(reported, emissions, np.nan)
     financed = usable * chosen
@@ -269,24 +290,28 @@ def financed_emissions(batch: pa.RecordBatch, reporting_year: int) -> Financed:
         per_assets = _factors(batch, "industry_code", assets.for_industry)
         by_revenue = _floats(batch, "revenue_fen") / FEN_PER_WAN * per_revenue.values
         offer(corporate, by_revenue, usable * by_revenue, 4, per_revenue)
-        offer(corporate, _nothing(rows), balance / FEN_PER_WAN * per_assets.values, 5, per_assets)
+        # 3b needs no denominator, but one below the outstanding amount says the data are wrong
+        sound = ~(factor > 1.0)
+        offer(corporate & sound, _nothing(rows), balance / FEN_PER_WAN * per_assets.values, 5, per_assets)
     buildings = np.isin(classes, [CLASSES.index(c) for c in BUILDINGS])
     if buildings.any():
         area = estimates.averages(estimates.AREA, reporting_year)
         unit = estimates.averages(estimates.DWELLING, reporting_year)
         # a building of no stated type is what its asset class says: a home, or commercial property
-        commercial = (classes == CLASSES.index("commercial_real_estate")) & _floats_null(
-            batch, "building_type"
-        )
+        commercial = (classes == CLASSES.index("commercial_real_estate")) & _blank(batch, "building_type")
         per_m2 = _either(
             commercial,
-            _factors(batch, "building_type", lambda v: area.for_key(v or "commercial"), 0.001),
-            _factors(batch, "building_type", lambda v: area.for_key(v or "residential"), 0.001),
+            _factors(
+                batch, "building_type", lambda v: area.for_key((v or "").strip() or "commercial"), 0.001
+            ),
+            _factors(
+                batch, "building_type", lambda v: area.for_key((v or "").strip() or "residential"), 0.001
+            ),
         )
         per_unit = _either(
             commercial,
-            _factors(batch, "building_type", lambda v: unit.for_key(v or "commercial")),
-            _factors(batch, "building_type", lambda v: unit.for_key(v or "residential")),
+            _factors(batch, "building_type", lambda v: unit.for_key((v or "").strip() or "commercial")),
+            _factors(batch, "building_type", lambda v: unit.for_key((v or "").strip() or "residential")),
         )
         by_area = _floats(batch, "floor_area_m2") * per_m2.values
         offer(buildings, by_area, usable * by_area, 4, per_m2)
@@ -333,11 +358,14 @@ def benefits(batch: pa.RecordBatch, settings: Settings) -> tuple[Floats, dict[st
     balance = _floats(batch, "balance_fen") / 100.0
     investment = _floats(batch, "total_investment_fen") / 100.0
     equity_debt = _floats(batch, "equity_debt_fen") / 100.0
+    equity_debt = np.where(equity_debt > 0, equity_debt, np.nan)  # none, rather than a zero that wins
     for position, name in enumerate(names):
         if name is None:
             continue
         method = METHODOLOGIES.get(name)
         mine = np.flatnonzero(codes == position)
+        if mine.size == 0:  # in the row group's dictionary, not in this batch
+            continue
         if method is None:
             raise PortfolioProblem(
                 _loan_id(batch, int(mine[0])),
@@ -354,9 +382,10 @@ def benefits(batch: pa.RecordBatch, settings: Settings) -> tuple[Floats, dict[st
             method, inputs, places, place_codes[mine], years[mine], policy,
             balance_yuan=balance[mine], investment_yuan=investment[mine], equity_debt_yuan=equity_debt[mine],
         )  # fmt: skip
-        known = np.isfinite(investment[mine]) & (investment[mine] > 0)
+        used = investment[mine]  # the denominator assess_columns divides by (PCAF: equity + debt where given)
         if policy.attribution == "pcaf":
-            known |= np.isfinite(equity_debt[mine]) & (equity_debt[mine] > 0)
+            used = np.where(np.isnan(equity_debt[mine]), used, equity_debt[mine])
+        known = np.isfinite(used) & (used > 0)
         share[mine] = np.where(known, result["share"], np.nan)
         for key in method.outputs:
             attributed[key][mine] = np.where(known, result[f"attributed_{key}"], np.nan)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -84,17 +85,18 @@ class InputProblem(ValueError):
     """The book cannot be read as written: names the holding (or row), the column and the value."""
 
 
-def _raw(column: str, text: bool) -> str:
-    return f"NULLIF(TRIM({column}), '')" if text else column
+def _raw(column: str, texts: set[str]) -> str:
+    """A column as read: a text column's blank cell is null, as CSV gives it."""
+    return f"NULLIF(TRIM({column}), '')" if column in texts else column
 
 
-def book_view_sql(raw: str, present: set[str], text: bool) -> str:
+def book_view_sql(raw: str, present: set[str], texts: set[str]) -> str:
     """The book with every input column, typed; an absent column is null (columns.py)."""
     selected = []
     for field_ in INPUT_SCHEMA:
         sql_type = SQL_TYPES[field_.type]
         value = (
-            f"CAST({_raw(field_.name, text)} AS {sql_type})"
+            f"CAST({_raw(field_.name, texts)} AS {sql_type})"
             if field_.name in present
             else f"CAST(NULL AS {sql_type})"
         )
@@ -106,48 +108,72 @@ def book_view_sql(raw: str, present: set[str], text: bool) -> str:
 #: (DuckDB reads '12.5' as a whole number 13 and '0x10' as 16, Spark reads '2020' as a date):
 #: a value passes only if it is made of these and casts (dates: ISO 2024-01-31 only).
 _ALLOWED = {"BIGINT": "0123456789+-", "INT": "0123456789+-", "DOUBLE": "0123456789+-.eE"}
+_WHOLE = ("BIGINT", "INT")
 
 
-def _unreadable(value: str, sql_type: str) -> str:
-    """SQL that is true where a non-null text ``value`` does not read as ``sql_type`` on either engine."""
-    if sql_type == "DATE":
-        shape = f"(LENGTH({value}) <> 10 OR TRANSLATE({value}, '0123456789', '') <> '--')"
-    else:
-        shape = f"TRANSLATE({value}, '{_ALLOWED[sql_type]}', '') <> ''"
-    return f"({value} IS NOT NULL AND ({shape} OR TRY_CAST({value} AS {sql_type}) IS NULL))"
-
-
-def _checked(source: Path, present: set[str], text: bool) -> list[pa.Field]:
-    """The typed columns whose values must be checked: all of them in a text file, and those of
-    another type in a Parquet file (its own types are read as they are)."""
-    wanted = [f for f in INPUT_SCHEMA if f.name in present and f.type != pa.string()]
+def _unreadable(value: str, sql_type: str, text: bool) -> str:
+    """SQL that is true where a non-null ``value`` does not read as ``sql_type`` on either engine:
+    text must have the type's shape and cast; a number of another type must cast without losing
+    anything (12.5 is not a whole number of 分)."""
+    cast = f"TRY_CAST({value} AS {sql_type})"
     if text:
-        return wanted
+        if sql_type == "DATE":
+            shape = f"(LENGTH({value}) <> 10 OR TRANSLATE({value}, '0123456789', '') <> '--')"
+        else:
+            shape = f"TRANSLATE({value}, '{_ALLOWED[sql_type]}', '') <> ''"
+        return f"({value} IS NOT NULL AND ({shape} OR {cast} IS NULL))"
+    if sql_type in _WHOLE:
+        return (
+            f"({value} IS NOT NULL AND ({cast} IS NULL OR CAST({cast} AS DOUBLE) <> CAST({value} AS DOUBLE)))"
+        )
+    return f"({value} IS NOT NULL AND {cast} IS NULL)"
+
+
+def _raw_types(source: Path, present: set[str]) -> dict[str, pa.DataType]:
+    """The types a Parquet book's columns are written with; every file must agree."""
     files = sorted(source.glob("*.parquet")) if source.is_dir() else [source]
-    given = {f.name: f.type for path in files[:1] for f in pq.read_schema(path)}
-    return [f for f in wanted if given.get(f.name) != f.type]
+    if not files:
+        raise InputProblem(f"{source} 中没有 Parquet 文件")
+    types: dict[str, tuple[pa.DataType, str]] = {}
+    for path in files:
+        for field_ in pq.read_schema(path):
+            if field_.name not in present:
+                continue
+            seen = types.setdefault(field_.name, (field_.type, path.name))
+            if seen[0] != field_.type:
+                raise InputProblem(
+                    f"{field_.name} 列在 {seen[1]} 中为 {seen[0]}，在 {path.name} 中为 {field_.type}："
+                    "同一份台账的文件应有相同的列类型"
+                )
+    return {name: type_ for name, (type_, _file) in types.items()}
 
 
-def bad_counts_sql(raw: str, fields: list[pa.Field], text: bool) -> str:
+def bad_counts_sql(raw: str, fields: list[pa.Field], texts: set[str]) -> str:
     """One pass over the book: how many values of each checked column do not read as its type."""
     counts = ", ".join(
-        f"SUM(CASE WHEN {_unreadable(_raw(f.name, text), SQL_TYPES[f.type])} THEN 1 ELSE 0 END) AS {f.name}"
+        f"SUM(CASE WHEN {_unreadable(_raw(f.name, texts), SQL_TYPES[f.type], f.name in texts)} THEN 1 ELSE 0 END)"
+        f" AS {f.name}"
         for f in fields
     )
     return f"SELECT {counts} FROM {raw}"
 
 
-def first_bad_sql(raw: str, field_: pa.Field, text: bool) -> str:
+def first_bad_sql(raw: str, field_: pa.Field, texts: set[str]) -> str:
     """The bad value of a column with the lowest loan id (the same one on every engine)."""
-    value = _raw(field_.name, text)
+    value = _raw(field_.name, texts)
+    bad = _unreadable(value, SQL_TYPES[field_.type], field_.name in texts)
     return (
-        f"SELECT CAST({_raw('loan_id', text)} AS STRING) AS loan_id, CAST({value} AS STRING) AS value "
-        f"FROM {raw} WHERE {_unreadable(value, SQL_TYPES[field_.type])} ORDER BY 1 LIMIT 1"
+        f"SELECT CAST({_raw('loan_id', texts)} AS STRING) AS loan_id, CAST({value} AS STRING) AS value "
+        f"FROM {raw} WHERE {bad} ORDER BY 1 LIMIT 1"
     )
 
 
 def prepare(engine: Engine, source: Path) -> None:
-    """Register the source and make the typed ``book`` view; unreadable input stops here, located."""
+    """Register the source and make the typed ``book`` view; unreadable input stops here, located.
+
+    Every value of a CSV is text and is checked; in Parquet, a column written with the schema's
+    own type is read as it is, a text column is checked as CSV's, and a number of another type
+    must convert without loss."""
     if not source.exists():
         raise InputProblem(f"找不到输入文件：{source}")
     engine.register("raw", source)
@@ -155,19 +181,30 @@ def prepare(engine: Engine, source: Path) -> None:
     missing = [f.name for f in INPUT_SCHEMA if not f.nullable and f.name not in present]
     if missing:
         raise InputProblem(f"{source.name} 缺少必需列：{'、'.join(missing)}（列说明见 docs/portfolio.md）")
-    text = source.suffix.lower() == ".csv"
-    fields = _checked(source, present, text)
+    if source.suffix.lower() == ".csv":
+        texts = set(present)
+        fields = [f for f in INPUT_SCHEMA if f.name in present and f.type != pa.string()]
+    else:
+        given = _raw_types(source, present)
+        texts = {
+            name
+            for name, type_ in given.items()
+            if pa.types.is_string(type_) or pa.types.is_large_string(type_)
+        }
+        fields = [
+            f for f in INPUT_SCHEMA if f.name in given and f.type != pa.string() and given[f.name] != f.type
+        ]
     if fields:
-        counts = engine.query(bad_counts_sql("raw", fields, text)).to_pylist()[0]
+        counts = engine.query(bad_counts_sql("raw", fields, texts)).to_pylist()[0]
         bad = [f for f in fields if counts[f.name]]
         if bad:
-            first = engine.query(first_bad_sql("raw", bad[0], text)).to_pylist()[0]
+            first = engine.query(first_bad_sql("raw", bad[0], texts)).to_pylist()[0]
             others = "".join(f"；{f.name} 列 {counts[f.name]:,} 个" for f in bad[1:])
             raise InputProblem(
                 f"贷款 {first['loan_id']} 的 {bad[0].name} 列：无法读作 {SQL_TYPES[bad[0].type]}：{first['value']!r}"
                 f"（该列共 {counts[bad[0].name]:,} 个无法读取的值{others}）"
             )
-    engine.execute(book_view_sql("raw", present, text))
+    engine.execute(book_view_sql("raw", present, texts))
 
 
 def subjects_sql(book: str) -> str:
@@ -257,21 +294,29 @@ def run(
         progress("identification", subjects.num_rows, subjects.num_rows)
     seconds["identification"] = time.perf_counter() - started
 
-    started = time.perf_counter()
     output.mkdir(parents=True, exist_ok=True)
-    staging = output / ".partial"
-    if staging.exists():
-        shutil.rmtree(staging)
+    staging = output / f".partial-{uuid.uuid4().hex[:12]}"  # this run's own: two runs never share one
     staging.mkdir()
+    try:
+        outcome = _results(
+            engine, source, settings, labels, subjects.num_rows, staging, total, progress, seconds
+        )
+        outcome.output = output
+        _move_into_place(staging, output)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)  # on any failure the previous results stay as they were
+    return outcome
+
+
+def _results(
+    engine: Engine, source: Path, settings: Settings, labels: LabelIndex, subjects: int, staging: Path,
+    total: int | None, progress: Progress | None, seconds: dict[str, float],
+) -> Outcome:  # fmt: skip
+    """Holdings, aggregates and summary, all written into ``staging``."""
+    started = time.perf_counter()
     if progress:
         progress("holdings", 0, total)
-    try:
-        holdings = engine.map_to_parquet(
-            "book", source, settings, labels, staging / "holdings", total, progress
-        )
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)  # the previous results stay as they were
-        raise
+    holdings = engine.map_to_parquet("book", source, settings, labels, staging / "holdings", total, progress)
     seconds["holdings"] = time.perf_counter() - started
     for part, spent in getattr(engine, "stage_seconds", {}).items():
         seconds[f"holdings: {part}"] = spent
@@ -285,20 +330,33 @@ def run(
     seconds["aggregates"] = time.perf_counter() - started
     if progress:
         progress("aggregates", table.num_rows, table.num_rows)
-    outcome = Outcome(engine.name, holdings, subjects.num_rows, output, table.to_pylist(), seconds)
-    summary = {
-        "engine": engine.name,
-        "settings": asdict(settings),
-        "subjects": outcome.subjects,
-        **outcome.summary(),
-    }
+    outcome = Outcome(engine.name, holdings, subjects, staging, table.to_pylist(), seconds)
+    summary = {"engine": engine.name, "settings": asdict(settings), "subjects": subjects, **outcome.summary()}
     (staging / "summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2, default=str))
-    for name in ("holdings", "aggregates.parquet", "summary.json"):
-        if (output / name).is_dir():
-            shutil.rmtree(output / name)
-        (staging / name).replace(output / name)
-    staging.rmdir()
     return outcome
+
+
+RESULTS = ("holdings", "aggregates.parquet", "summary.json")
+
+
+def _move_into_place(staging: Path, output: Path) -> None:
+    """The new results in, the old ones out: each old result is renamed aside before the new one
+    takes its name, and deleted only once every new result is in place."""
+    aside = staging / "previous"
+    aside.mkdir()
+    try:
+        for name in RESULTS:
+            if (output / name).exists():
+                (output / name).replace(aside / name)
+        for name in RESULTS:
+            (staging / name).replace(output / name)
+    except OSError:
+        for name in RESULTS:  # put the previous results back before the staging folder goes
+            if (aside / name).exists():
+                if (output / name).is_dir():
+                    shutil.rmtree(output / name)
+                (aside / name).replace(output / name)
+        raise
 
 
 __all__ = ["INPUT_SCHEMA", "Engine", "Outcome", "aggregate_sql", "run", "subjects_sql"]

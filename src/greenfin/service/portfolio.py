@@ -11,6 +11,7 @@ project with a stated generation carries its benefit input, as ``service.benefit
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -105,11 +106,15 @@ def run_stored_book(
     settings: Settings,
     progress: plan.Progress | None = None,
 ) -> plan.Outcome:
-    """Export the stored book beside the output and run the plan on it."""
+    """Export the stored book to a file of this run's own beside the output, run the plan on it,
+    and remove it: the output folder holds only the results."""
     output.mkdir(parents=True, exist_ok=True)
-    source = output / "book.parquet"
-    export_book(store, source)
-    return plan.run(engine, source, output, settings, progress)
+    source = output / f".book-{uuid.uuid4().hex[:12]}.parquet"
+    try:
+        export_book(store, source)
+        return plan.run(engine, source, output, settings, progress)
+    finally:
+        source.unlink(missing_ok=True)
 
 
 def default_year(today: dt.date | None = None) -> int:
