@@ -334,7 +334,8 @@ def measure(rows: int, directory: Path, sample: int, pandas_up_to: int) -> bool:
           f"peak {max(sampler.peaks.values()) / gb:.2f} GB")  # fmt: skip
     for stage, seconds in outcome.seconds.items():
         print(
-            f"  {stage:15s} {seconds:7.2f} s  {rows / seconds:>13,.0f} rows/s  peak {sampler.peaks.get(stage, 0) / gb:5.2f} GB"
+            f"  {stage:18s} {seconds:7.2f} s  {rows / seconds:>13,.0f} rows/s"
+            + (f"  peak {sampler.peaks[stage] / gb:5.2f} GB" if stage in sampler.peaks else "")
         )
     holdings_ratio = outcome.seconds["holdings"] / floor
     compute_ratio = outcome.seconds.get("holdings: compute", outcome.seconds["holdings"]) / floor
