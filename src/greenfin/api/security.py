@@ -97,10 +97,6 @@ class PrincipalCache:
         self._seen: dict[str, tuple[float, Principal]] = {}
         self._pending: dict[str, asyncio.Future[Principal | None]] = {}
 
-    def get(self, key: str) -> Principal | None:
-        hit = self._seen.get(key)
-        return hit[1] if hit is not None and hit[0] > time.monotonic() else None
-
     def put(self, key: str, who: Principal) -> Principal:
         if len(self._seen) > 10_000:
             self._seen.clear()

@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 from greenfin.portfolio.columns import INPUT_SCHEMA, OUTPUT_SCHEMA
 from greenfin.portfolio.identify import LabelIndex
 from greenfin.portfolio.kernel import Settings, compute
-from greenfin.portfolio.plan import Progress
+from greenfin.portfolio.plan import Progress, parquet_files, parquet_types
 
 BATCH_ROWS = 131_072
 LOW_CARDINALITY = ["asset_class", "status", "item_code", "level1_code", "cerf_area", "pcaf_basis"]
@@ -67,7 +67,7 @@ class DuckDBEngine:
         typed = (
             source if _is_typed_parquet(source) else self._typed_copy(book, target.parent / "book.parquet")
         )
-        files = sorted(typed.glob("*.parquet")) if typed.is_dir() else [typed]
+        files = parquet_files(typed)
         tasks = [
             (str(path), group, str(target / f"part-{n:05d}.parquet"))
             for n, (path, group) in enumerate(
@@ -163,14 +163,8 @@ def _is_typed_parquet(source: Path) -> bool:
     """A Parquet book whose columns already have the input schema's types (read as is)."""
     if source.suffix.lower() == ".csv":
         return False
-    files = sorted(source.glob("*.parquet")) if source.is_dir() else [source]
-    for path in files:
-        schema = pq.read_schema(path)
-        for field_ in schema:
-            wanted = INPUT_SCHEMA.field(field_.name).type if field_.name in INPUT_SCHEMA.names else None
-            if wanted is not None and field_.type != wanted:
-                return False
-    return bool(files)
+    given = parquet_types(source, set(INPUT_SCHEMA.names))
+    return all(INPUT_SCHEMA.field(name).type == type_ for name, type_ in given.items())
 
 
 def _quoted(path: Path) -> str:

@@ -99,7 +99,7 @@ def label_subjects(subjects: pa.Table, workers: int | None = None) -> pa.Table:
     return pa.Table.from_arrays(arrays, schema=LABEL_SCHEMA)
 
 
-_ERA_NAMES = ("undated", "gfc-2025", "gbc-2021", "before-2021")
+_ERA_NAMES = tuple(ERAS)  # an era's code is its place here
 _EPOCH = dt.date(1970, 1, 1)
 
 
@@ -196,7 +196,7 @@ class LabelIndex:
             positions = np.where(hit, order[at], -1)
         missing = positions < 0
         take = pa.array(np.where(missing, 0, positions), mask=missing)
-        names = ("status", "item_code", "level1_code", "cerf_area")
+        names = LABEL_SCHEMA.names[len(SUBJECT_COLUMNS) :]
         if self.labels.num_rows == 0:
             return {name: pa.nulls(rows, pa.string()) for name in names}
         return {name: self.labels.column(name).take(take).combine_chunks() for name in names}

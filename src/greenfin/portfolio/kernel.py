@@ -207,13 +207,7 @@ class Financed:
 def _asset_classes(batch: pa.RecordBatch) -> NDArray[np.int64]:
     known, codes = _per_distinct(batch, "asset_class", lambda v: CLASSES.index(v) if v in CLASSES else -1)
     classes = np.asarray(known, dtype=np.int64)[codes]
-    bad = np.flatnonzero(classes < 0)
-    if bad.size:
-        row = int(bad[0])
-        value = batch.column(batch.schema.get_field_index("asset_class"))[row].as_py()
-        raise PortfolioProblem(
-            _loan_id(batch, row), "asset_class", f"{value!r} 不是 PCAF 资产类别；应为 {'/'.join(CLASSES)}"
-        )
+    _refuse(batch, "asset_class", classes < 0, f"不是 PCAF 资产类别；应为 {'/'.join(CLASSES)}")
     return classes
 
 
@@ -455,11 +449,7 @@ def _check_required(batch: pa.RecordBatch) -> None:
             raise PortfolioProblem(
                 _loan_id(batch, row) if name != "loan_id" else f"第 {row + 1} 行", name, "为空"
             )
-    balance = batch.column(batch.schema.get_field_index("balance_fen"))
-    negative = pc.less(balance, 0)
-    if pc.any(negative).as_py():
-        row = int(np.flatnonzero(negative.to_numpy(zero_copy_only=False))[0])
-        raise PortfolioProblem(_loan_id(batch, row), "balance_fen", f"余额不能为负：{balance[row].as_py()}")
+    _refuse(batch, "balance_fen", _floats(batch, "balance_fen") < 0, "余额不能为负")
 
 
 def compute_all(

@@ -129,9 +129,14 @@ def _unreadable(value: str, sql_type: str, text: bool) -> str:
     return f"({value} IS NOT NULL AND {cast} IS NULL)"
 
 
-def _raw_types(source: Path, present: set[str]) -> dict[str, pa.DataType]:
+def parquet_files(source: Path) -> list[Path]:
+    """The Parquet files of a book: the file itself, or those of its folder."""
+    return sorted(source.glob("*.parquet")) if source.is_dir() else [source]
+
+
+def parquet_types(source: Path, present: set[str]) -> dict[str, pa.DataType]:
     """The types a Parquet book's columns are written with; every file must agree."""
-    files = sorted(source.glob("*.parquet")) if source.is_dir() else [source]
+    files = parquet_files(source)
     if not files:
         raise InputProblem(f"{source} 中没有 Parquet 文件")
     types: dict[str, tuple[pa.DataType, str]] = {}
@@ -185,7 +190,7 @@ def prepare(engine: Engine, source: Path) -> None:
         texts = set(present)
         fields = [f for f in INPUT_SCHEMA if f.name in present and f.type != pa.string()]
     else:
-        given = _raw_types(source, present)
+        given = parquet_types(source, present)
         texts = {
             name
             for name, type_ in given.items()
@@ -260,8 +265,7 @@ class Outcome:
 
 def _count_rows(source: Path) -> int | None:
     if source.is_dir() or source.suffix.lower() == ".parquet":
-        files = sorted(source.glob("*.parquet")) if source.is_dir() else [source]
-        return int(sum(pq.ParquetFile(f).metadata.num_rows for f in files))
+        return int(sum(pq.ParquetFile(f).metadata.num_rows for f in parquet_files(source)))
     return None
 
 
