@@ -57,40 +57,12 @@ from greenfin.portfolio.kernel import (
 from greenfin.portfolio.pcaf import ASSET_CLASSES
 from greenfin.reference.factors import POLICIES
 from greenfin.taxonomy.engine import Subject, classify
+from proctree import tree_rss
 
 TARGET_SECONDS_10M = 60.0
 TARGET_MEMORY_GB = 4.0
 TARGET_FLOOR_RATIO = 3.0
 SETTINGS = Settings(2025)
-PAGE = os.sysconf("SC_PAGE_SIZE")
-
-
-# ---------------------------------------------------------------- memory of this process tree
-def tree_rss(root: int) -> int:
-    """Resident bytes of ``root`` and every process under it (the kernel's workers)."""
-    parents: dict[int, int] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat", "rb") as stat:
-                    parents[int(entry)] = int(stat.read().rsplit(b")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-    family, frontier = {root}, [root]
-    while frontier:
-        parent = frontier.pop()
-        for pid, ppid in parents.items():
-            if ppid == parent and pid not in family:
-                family.add(pid)
-                frontier.append(pid)
-    total = 0
-    for pid in family:
-        try:
-            with open(f"/proc/{pid}/statm", "rb") as statm:
-                total += int(statm.read().split()[1]) * PAGE
-        except (OSError, IndexError, ValueError):
-            continue
-    return total
 
 
 class Sampler:
