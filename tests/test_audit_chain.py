@@ -1,16 +1,33 @@
-"""The audit log is hash-chained: editing, deleting or inserting a record is detected."""
+"""The audit log is append-only and hash-chained: editing, deleting or inserting a record is
+refused by the database, and, done by someone who can drop the refusal, detected by the chain; with
+a key, also when every later hash was recomputed."""
 
 from __future__ import annotations
 
-from sqlalchemy import Engine, delete, func, insert, select, update
+import pytest
+from sqlalchemy import Connection, Engine, delete, func, insert, select, text, update
+from sqlalchemy.exc import DBAPIError
 from typer.testing import CliRunner
 
 from greenfin.cli import app
-from greenfin.service.audit import verify_chain
+from greenfin.service import audit
+from greenfin.service.audit import AuditKeyMissing, record_hash, verify_chain, verify_report
 from greenfin.service.importing import import_files
 from greenfin.service.users import add_user
 from greenfin.store.schema import audit_chain, audit_log
 from tests.conftest import DATA
+
+KEY = "test-only-audit-key-" + "k" * 20
+
+
+def drop_append_only_triggers(connection: Connection) -> None:
+    """What a database administrator could do before editing the log: the triggers of migration
+    0007 refuse UPDATE and DELETE otherwise (tested below)."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("DROP TRIGGER audit_log_append_only ON audit_log"))
+    else:
+        connection.execute(text("DROP TRIGGER audit_log_no_update"))
+        connection.execute(text("DROP TRIGGER audit_log_no_delete"))
 
 
 def audited(engine: Engine) -> Engine:
@@ -39,6 +56,7 @@ def test_an_untouched_chain_verifies(engine: Engine, store_url: str) -> None:
 def test_an_edited_record_is_detected(engine: Engine, store_url: str) -> None:
     audited(engine)
     with engine.begin() as connection:
+        drop_append_only_triggers(connection)
         first = connection.execute(select(func.min(audit_log.c.id))).scalar()
         connection.execute(update(audit_log).where(audit_log.c.id == first).values(actor="someone-else"))
     assert any("改动" in p for p in problems(engine))
@@ -49,6 +67,7 @@ def test_an_edited_record_is_detected(engine: Engine, store_url: str) -> None:
 def test_a_deleted_record_is_detected(engine: Engine) -> None:
     audited(engine)
     with engine.begin() as connection:
+        drop_append_only_triggers(connection)
         middle = connection.execute(
             select(audit_log.c.id).order_by(audit_log.c.id).offset(1).limit(1)
         ).scalar()
@@ -59,6 +78,7 @@ def test_a_deleted_record_is_detected(engine: Engine) -> None:
 def test_the_last_record_deleted_is_detected(engine: Engine) -> None:
     audited(engine)
     with engine.begin() as connection:
+        drop_append_only_triggers(connection)
         last = connection.execute(select(func.max(audit_log.c.id))).scalar()
         connection.execute(delete(audit_log).where(audit_log.c.id == last))
     assert any("链尾" in p for p in problems(engine))
@@ -105,3 +125,161 @@ def test_records_written_before_the_chain_existed_are_chained_by_the_migration(t
     assert problems(engine) == []
     add_user(engine, "later", "later-password", ["viewer"], actor="admin")
     assert problems(engine) == []
+
+
+# --- append-only: the database refuses edits --------------------------------------------------------
+
+
+def test_the_database_refuses_to_update_or_delete_audit_records(engine: Engine) -> None:
+    audited(engine)
+    before = problems(engine), _rows(engine)
+    for change in (
+        update(audit_log).where(audit_log.c.id == 1).values(actor="someone-else"),
+        delete(audit_log).where(audit_log.c.id == 1),
+        delete(audit_log),
+    ):
+        with pytest.raises(DBAPIError, match="append-only"), engine.begin() as connection:
+            connection.execute(change)
+    if engine.dialect.name == "postgresql":
+        with pytest.raises(DBAPIError, match="append-only"), engine.begin() as connection:
+            connection.execute(text("TRUNCATE audit_log"))
+    assert (problems(engine), _rows(engine)) == before == ([], before[1])
+    add_user(engine, "risk", "risk-password-1", ["risk_manager"], actor="admin")  # appending still works
+    assert problems(engine) == []
+
+
+def _rows(engine: Engine) -> list[tuple[object, ...]]:
+    with engine.connect() as connection:
+        return [tuple(row) for row in connection.execute(select(audit_log).order_by(audit_log.c.id))]
+
+
+# --- keyed chain: recomputing the hashes without the key is detected ---------------------------------
+
+
+def _recompute_plain(connection: Connection, *, strip_markers: bool) -> None:
+    """What an editor of the database without the key can do after an edit: recompute every hash
+    (plain SHA-256, the only one they can compute) and the head, optionally also erasing the
+    records' keyed markers (the head's switch-over point is left: a test erases it too)."""
+    last = audit.GENESIS
+    rows = connection.execute(select(audit_log).order_by(audit_log.c.id)).mappings().all()
+    for row in rows:
+        record = {**dict(row), "prev_hash": last, "hash_scheme": None}
+        last = record_hash(record)
+        values = {"prev_hash": record["prev_hash"], "hash": last}
+        if strip_markers:
+            values["hash_scheme"] = None
+        connection.execute(update(audit_log).where(audit_log.c.id == row["id"]).values(values))
+    connection.execute(update(audit_chain).where(audit_chain.c.id == 1).values(last_hash=last))
+
+
+def test_a_keyed_chain_verifies_with_its_key(
+    engine: Engine, store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GREENFIN_AUDIT_KEY", KEY)
+    audited(engine)
+    with engine.connect() as connection:
+        report = verify_report(connection)
+        markers = set(connection.execute(select(audit_log.c.hash_scheme)).scalars())
+        keyed_from = connection.execute(select(audit_chain.c.keyed_from)).scalar()
+    assert report.intact and report.keyed and report.unkeyed == [] and report.unchecked == []
+    assert keyed_from == 1 and len(markers) == 1 and next(iter(markers)).startswith("hmac-sha256:")
+    assert KEY not in str(markers)
+    result = CliRunner().invoke(app, ["audit", "verify", "--db", store_url])
+    assert (
+        result.exit_code == 0
+        and "完整" in result.output
+        and f"{report.records} of {report.records}" in result.output
+    )
+    # another key is no key: the records are reported, not passed
+    monkeypatch.setenv("GREENFIN_AUDIT_KEY", "another-key-" + "x" * 20)
+    assert any("另一密钥" in p for p in problems(engine))
+
+
+@pytest.mark.parametrize("strip_markers", [False, True])
+def test_an_edit_with_every_plain_hash_recomputed_fails_with_the_key(
+    engine: Engine, store_url: str, monkeypatch: pytest.MonkeyPatch, strip_markers: bool
+) -> None:
+    monkeypatch.setenv("GREENFIN_AUDIT_KEY", KEY)
+    audited(engine)
+    with engine.begin() as connection:
+        drop_append_only_triggers(connection)
+        connection.execute(update(audit_log).where(audit_log.c.id == 2).values(actor="someone-else"))
+        _recompute_plain(connection, strip_markers=strip_markers)
+    with engine.connect() as connection:  # an unkeyed check, as the plain chain was, sees nothing
+        plain = [row for row in connection.execute(select(audit_log)).mappings()]
+        assert all(record_hash({**row, "hash_scheme": None}) == row["hash"] for row in plain)
+    found = problems(engine)
+    assert found, "an edited, re-hashed chain passed with the key"
+    result = CliRunner().invoke(app, ["audit", "verify", "--db", store_url])
+    assert result.exit_code == 1 and "校验失败" in result.output
+
+
+def test_stripping_every_marker_is_caught_by_an_id_noted_outside_the_database(
+    engine: Engine, store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Erasing the markers and the switch-over point too makes the store look never keyed; the
+    operator's note of where keying began (``--keyed-after``) still catches it."""
+    monkeypatch.setenv("GREENFIN_AUDIT_KEY", KEY)
+    audited(engine)
+    with engine.begin() as connection:
+        drop_append_only_triggers(connection)
+        connection.execute(update(audit_log).where(audit_log.c.id == 2).values(actor="someone-else"))
+        _recompute_plain(connection, strip_markers=True)
+        connection.execute(update(audit_chain).values(keyed_from=None))
+    with engine.connect() as connection:
+        report = verify_report(connection)
+        assert report.intact and len(report.unkeyed) == report.records  # all said: unkeyed only
+        assert not verify_report(connection, keyed_after=0).intact
+    result = CliRunner().invoke(app, ["audit", "verify", "--db", store_url])
+    assert result.exit_code == 0 and "只能按无密钥" in result.output and "unkeyed only" in result.output
+    result = CliRunner().invoke(app, ["audit", "verify", "--db", store_url, "--keyed-after", "0"])
+    assert result.exit_code == 1
+
+
+def test_old_unkeyed_records_keep_verifying_and_are_named(
+    engine: Engine, store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("GREENFIN_AUDIT_KEY", raising=False)
+    monkeypatch.delenv("GREENFIN_SECRET_KEY", raising=False)
+    audited(engine)  # a store written before it had a key
+    with engine.connect() as connection:
+        old = verify_report(connection).records
+    monkeypatch.setenv("GREENFIN_AUDIT_KEY", KEY)
+    add_user(engine, "risk", "risk-password-1", ["risk_manager"], actor="admin")
+    with engine.connect() as connection:
+        report = verify_report(connection)
+    assert report.intact and report.unkeyed == list(range(1, old + 1)) and report.keyed_from == old + 1
+    result = CliRunner().invoke(app, ["audit", "verify", "--db", store_url])
+    assert result.exit_code == 0 and f"1-{old}" in result.output and "unkeyed only" in result.output
+    # without the key: the keyed records are named as checked for their links only, never passed silently
+    monkeypatch.delenv("GREENFIN_AUDIT_KEY")
+    with engine.connect() as connection:
+        report = verify_report(connection)
+    assert report.intact and not report.keyed and report.unchecked == [old + 1]
+    result = CliRunner().invoke(app, ["audit", "verify", "--db", store_url])
+    assert "未配置审计密钥" in result.output and "no audit key" in result.output
+
+
+def test_a_keyed_store_refuses_unkeyed_writes(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GREENFIN_AUDIT_KEY", KEY)
+    audited(engine)
+    monkeypatch.delenv("GREENFIN_AUDIT_KEY")
+    monkeypatch.delenv("GREENFIN_SECRET_KEY", raising=False)
+    with pytest.raises(AuditKeyMissing, match="GREENFIN_AUDIT_KEY"):
+        add_user(engine, "risk", "risk-password-1", ["risk_manager"], actor="admin")
+    monkeypatch.setenv("GREENFIN_SECRET_KEY", "another-secret-" + "s" * 20)  # the fallback, another key
+    add_user(engine, "risk", "risk-password-1", ["risk_manager"], actor="admin")
+    monkeypatch.setenv("GREENFIN_AUDIT_KEY", KEY)
+    assert any("另一密钥" in p for p in problems(engine))  # a key mix-up is reported as such
+
+
+def test_a_session_key_made_up_for_one_run_does_not_key_the_chain(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``greenfin serve`` invents a session key when none is set; records keyed with it could never
+    be checked again, so the chain stays unkeyed (and says so) rather than use it."""
+    monkeypatch.delenv("GREENFIN_AUDIT_KEY", raising=False)
+    monkeypatch.setenv("GREENFIN_SECRET_KEY", KEY)
+    assert audit.audit_key() is not None
+    monkeypatch.setenv("GREENFIN_SECRET_KEY_EPHEMERAL", "1")
+    assert audit.audit_key() is None
+    monkeypatch.setenv("GREENFIN_AUDIT_KEY", KEY)
+    assert audit.audit_key() is not None

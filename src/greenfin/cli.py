@@ -242,18 +242,65 @@ app.add_typer(audit_app, name="audit")
 
 
 @audit_app.command("verify")
-def audit_verify(db: DbOption = None) -> None:
-    """校验审计日志哈希链：发现被改动、删除或插入的记录 / verify the audit log's hash chain."""
-    from greenfin.service.audit import verify_chain
+def audit_verify(
+    db: DbOption = None,
+    keyed_after: Annotated[
+        int | None,
+        typer.Option(
+            help="此编号之后的记录必须加密钥（运维在库外记下的编号）/ records after this id must be keyed"
+        ),
+    ] = None,
+) -> None:
+    """校验审计日志哈希链：发现被改动、删除或插入的记录 / verify the audit log's hash chain.
+
+    With GREENFIN_AUDIT_KEY (or GREENFIN_SECRET_KEY) keyed records are checked with the key; says
+    which records could only be checked without one, since whoever can write the database could
+    have recomputed their plain hashes.
+    """
+    from greenfin.service.audit import ENV_AUDIT_KEY, verify_report
 
     with open_store(db).connect() as connection:
-        count, problems = verify_chain(connection)
+        report = verify_report(connection, keyed_after=keyed_after)
+    count, problems = report.records, report.problems
+    if not report.keyed:
+        err.print(
+            f"[yellow]未配置审计密钥（{ENV_AUDIT_KEY} 或 GREENFIN_SECRET_KEY）：加密钥的记录只能检查链接，"
+            f"不能检查内容 / no audit key available: keyed records are checked for their links only[/yellow]"
+        )
+    if report.unchecked:
+        err.print(
+            f"[yellow]{len(report.unchecked):,} 条加密钥记录未能校验内容（{_ids(report.unchecked)}）/ "
+            f"keyed records not checked without the key[/yellow]"
+        )
+    if report.unkeyed:
+        err.print(
+            f"[yellow]{len(report.unkeyed):,} 条记录只能按无密钥的 SHA-256 校验（{_ids(report.unkeyed)}）："
+            f"能写数据库的人可重算其哈希 / records checked unkeyed only (plain SHA-256)[/yellow]"
+        )
     if problems:
         for problem in problems[:50]:
             err.print(f"[red]审计记录 {problem.record_id}[/red]：{problem.problem_zh}")
         err.print(f"审计日志校验失败：{len(problems)} 处问题，共 {count:,} 条记录 / audit chain broken")
         raise typer.Exit(code=1)
-    console.print(f"审计日志完整：{count:,} 条记录，哈希链无断裂 / audit chain intact")
+    keyed = count - len(report.unkeyed) - len(report.unchecked)
+    console.print(
+        f"审计日志完整：{count:,} 条记录，哈希链无断裂，其中 {keyed:,} 条以密钥校验 / audit chain intact "
+        f"({keyed:,} of {count:,} records checked with the key)"
+    )
+
+
+def _ids(ids: list[int]) -> str:
+    """Record ids as ranges (1-40, 52), so a long list stays one line."""
+    ranges: list[str] = []
+    start = previous = None
+    for current in [*ids, None]:
+        if start is not None and previous is not None and current == previous + 1:
+            previous = current
+            continue
+        if start is not None:
+            ranges.append(str(start) if start == previous else f"{start}-{previous}")
+        start = previous = current
+    return ", ".join(ranges[:20]) + (" …" if len(ranges) > 20 else "")
 
 
 @db_app.command("upgrade")
@@ -388,7 +435,10 @@ def _serve(url: str | None, host: str, port: int, workers: int = 1) -> None:
         return
     # Several processes must share the session key and the store, which they read from the
     # environment (a key made here is never written anywhere).
-    os.environ.setdefault("GREENFIN_SECRET_KEY", secrets.token_urlsafe(32))
+    if not os.environ.get("GREENFIN_SECRET_KEY"):
+        os.environ["GREENFIN_SECRET_KEY"] = secrets.token_urlsafe(32)
+        # a key nobody keeps must not key the audit chain: no one could check it again
+        os.environ["GREENFIN_SECRET_KEY_EPHEMERAL"] = "1"
     if url:
         os.environ[ENV_URL] = url
     # Migrate once here: workers opening a new store together would each run the migrations, and

@@ -6,6 +6,11 @@ it a random key is made per process (sessions then end with the process), so no 
 the repository.  A request that changes something with a session cookie must carry the session's
 CSRF token (header ``X-CSRF-Token`` or form field ``csrf_token``); a request with an API token
 (``Authorization: Bearer gft_…``) needs none, as no browser sends it by itself.
+
+The cookie also carries the user's session epoch.  Logging out (and a password change or a
+deactivation, by a trigger) moves the epoch on in the store, so a copied cookie is refused from
+then on rather than until it expires: at once in the process that logged out, and in the others
+when their cached entry for the user ends (:class:`PrincipalCache`).
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from fastapi import HTTPException, Request, Response
 from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
-from greenfin.service.auth import Principal, session_principal, token_principal
+from greenfin.service.auth import Principal, logout, session_epoch, session_principal, token_principal
 
 COOKIE = "greenfin_session"
 SESSION_SECONDS = 8 * 3600
@@ -36,6 +41,7 @@ class Session:
     username: str
     expires: int
     csrf: str
+    epoch: int = 0  # the user's session epoch when it began; cookies from before it carry none
 
 
 class Signer:
@@ -47,7 +53,8 @@ class Signer:
         return hmac.new(self.key, payload, hashlib.sha256).hexdigest()
 
     def dump(self, session: Session) -> str:
-        payload = base64.urlsafe_b64encode(f"{session.username}\n{session.expires}\n{session.csrf}".encode())
+        fields = f"{session.username}\n{session.expires}\n{session.csrf}\n{session.epoch}"
+        payload = base64.urlsafe_b64encode(fields.encode())
         return f"{payload.decode()}.{self._mac(payload)}"
 
     def load(self, value: str) -> Session | None:
@@ -55,15 +62,21 @@ class Signer:
         if not payload or not hmac.compare_digest(self._mac(payload.encode()), mac):
             return None
         try:
-            username, expires, csrf = base64.urlsafe_b64decode(payload.encode()).decode().split("\n")
-            session = Session(username, int(expires), csrf)
+            fields = base64.urlsafe_b64decode(payload.encode()).decode().split("\n")
+            if len(fields) == 3:  # signed before epochs existed: epoch 0, ended by the first logout
+                fields.append("0")
+            username, expires, csrf, epoch = fields
+            session = Session(username, int(expires), csrf, int(epoch))
         except (ValueError, UnicodeDecodeError):
             return None
         return session if session.expires > time.time() else None
 
 
 def start_session(response: Response, request: Request, signer: Signer, username: str) -> Session:
-    session = Session(username, int(time.time()) + SESSION_SECONDS, secrets.token_urlsafe(24))
+    """Set the session cookie, with the user's current epoch read from the store (so the callers,
+    which only know the name, need not)."""
+    epoch = session_epoch(request.app.state.engine, username)
+    session = Session(username, int(time.time()) + SESSION_SECONDS, secrets.token_urlsafe(24), epoch)
     secure = request.url.scheme == "https" or os.environ.get("GREENFIN_SECURE_COOKIES") == "1"
     response.set_cookie(
         COOKIE, signer.dump(session), max_age=SESSION_SECONDS, httponly=True, samesite="lax", secure=secure
@@ -82,8 +95,9 @@ class PrincipalCache:
 
     Every request needs its caller; reading the user (and the token) from the store each time
     costs more than most routes' work and serialises a busy client on the database.  A revoked
-    token or deactivated account therefore stops working within ``ttl`` seconds (and the time of
-    one look-up).
+    token, an ended session or a deactivated account therefore stops working in other processes
+    within two ``ttl`` (fresh for one, served stale while refreshed for at most one more) and the
+    time of one look-up; in the process that revoked it, at once (:meth:`forget`).
 
     When an entry expires under load, every request in flight would miss at once and each read
     the store (a stampede: a worker under 100 concurrent requests stalled for up to 0.8 s every
@@ -96,6 +110,15 @@ class PrincipalCache:
         self.ttl = ttl
         self._seen: dict[str, tuple[float, Principal]] = {}
         self._pending: dict[str, asyncio.Future[Principal | None]] = {}
+
+    def forget(self, *keys: str, prefix: str | None = None) -> None:
+        """Drop entries now (a logout, a revoked token): this process stops accepting them at once,
+        not when their entry would have ended."""
+        for key in keys:
+            self._seen.pop(key, None)
+        if prefix is not None:
+            for key in [key for key in self._seen if key.startswith(prefix)]:
+                self._seen.pop(key, None)
 
     def put(self, key: str, who: Principal) -> Principal:
         if len(self._seen) > 10_000:
@@ -151,11 +174,36 @@ async def principal(request: Request) -> Principal:
             sent = str((await request.form()).get("csrf_token") or "")
         if not sent or not hmac.compare_digest(sent, session.csrf):
             raise HTTPException(403, "CSRF 校验失败 / CSRF token missing or wrong")
-    key = "user:" + session.username
-    found = await cache.resolve(key, lambda: session_principal(engine, session.username))
+    key = f"user:{session.username}\n{session.epoch}"  # a new epoch is never served an old entry
+    found = await cache.resolve(key, lambda: session_principal(engine, session.username, session.epoch))
     if found is None:
-        raise HTTPException(401, "账户不存在或已停用 / account not active")
+        raise HTTPException(401, "会话已结束或账户已停用 / session ended or account not active")
     return found
+
+
+def client_address(request: Request) -> str | None:
+    """The client's address for the login throttle: the connection's peer.
+
+    A header such as X-Forwarded-For is not read: any client can send one.  Behind a reverse proxy
+    run uvicorn with ``--proxy-headers`` and ``--forwarded-allow-ips`` so the peer is the client.
+    """
+    return request.client.host if request.client is not None else None
+
+
+def end_session(request: Request, who: Principal) -> None:
+    """Sign the user out on the server: the epoch moves on, and this process's cached sessions of
+    theirs are dropped, so the cookie (and any copy of it) is refused from the next request."""
+    if who.via != "session":  # an API token has no session to end
+        return
+    logout(request.app.state.engine, who.username)
+    cache: PrincipalCache = request.app.state.principals
+    cache.forget(prefix=f"user:{who.username}\n")
+
+
+def forget_tokens(request: Request, token_hashes: list[str]) -> None:
+    """Drop revoked tokens from this process's cache, so they stop working at once here."""
+    cache: PrincipalCache = request.app.state.principals
+    cache.forget(*("token:" + digest for digest in token_hashes))
 
 
 async def authorised(request: Request, permission: str) -> Principal:

@@ -134,15 +134,16 @@ def approve(
             .values(status="approved", checker=checker, checked_at=audit.now(), note=note)
         ).rowcount
     if claimed != 1:
-        raise ApprovalProblem(f"待复核操作 {action_id} 已被处理")
+        raise ApprovalProblem(f"待复核操作 {action_id} 已被他人处理 / already decided by another checker")
     try:
         result = _carry_out(engine, action, checker)
     except Exception:
         with engine.begin() as connection:  # the change failed: the proposal waits again
-            connection.execute(
-                update(pending_actions).where(pending_actions.c.id == action_id).values(
-                    status="pending", checker=None, checked_at=None, note=None
-                )
+            connection.execute(  # only the claim made above, never a later decision
+                update(pending_actions).where(
+                    pending_actions.c.id == action_id, pending_actions.c.status == "approved",
+                    pending_actions.c.checker == checker,
+                ).values(status="pending", checker=None, checked_at=None, note=None)
             )  # fmt: skip
         raise
     with engine.begin() as connection:
@@ -184,14 +185,22 @@ def submitted(engine: Engine, batch_id: int) -> bool:
 
 
 def reject(engine: Engine, action_id: int, *, checker: str, permissions: frozenset[str], note: str) -> None:
+    """Turn a proposal down as its checker (never its maker).
+
+    Only a proposal still pending is rejected: another checker may have decided it since it was
+    read, and an unguarded update would overwrite that approval (its change already made) with a
+    rejection.  Such a race is refused as a conflict and changes nothing.
+    """
     action = _load(engine, action_id, permissions)
     if action["maker"] == checker:
         raise ApprovalProblem("复核人不能是提出人 / the checker cannot be the maker")
     with engine.begin() as connection:
-        connection.execute(
-            update(pending_actions).where(pending_actions.c.id == action_id).values(
-                status="rejected", checker=checker, checked_at=audit.now(), note=note
-            )
-        )  # fmt: skip
+        decided = connection.execute(
+            update(pending_actions)
+            .where(pending_actions.c.id == action_id, pending_actions.c.status == "pending")
+            .values(status="rejected", checker=checker, checked_at=audit.now(), note=note)
+        ).rowcount
+        if decided != 1:
+            raise ApprovalProblem(f"待复核操作 {action_id} 已被他人处理 / already decided by another checker")
         audit.record(connection, actor=checker, action="reject", entity=action["kind"], entity_id=action["entity_id"],
                      detail={"pending_action": action_id, "maker": action["maker"], "note": note})  # fmt: skip

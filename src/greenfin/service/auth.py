@@ -1,26 +1,36 @@
 """Signing in: passwords with lockout, API tokens for machines.
 
 Five wrong passwords in a row lock an account for fifteen minutes (the count and the lock are
-stored, so they survive a restart and hold across processes).  An API token is a random secret
-shown once; only its SHA-256 is stored.
+stored, so they survive a restart and hold across processes).  Failed sign-ins are also counted
+per client address and per user name (``login_failures``), which throttles guessing across many
+accounts or at names that do not exist.  An API token is a random secret shown once; only its
+SHA-256 is stored; it can be listed (never the secret) and revoked.  Logging out moves the user's
+session epoch on, which ends every session cookie signed before.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import math
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Connection, Engine, delete, func, insert, select, update
 
 from greenfin.service import audit
 from greenfin.service.permissions import permissions_of
 from greenfin.service.users import verify_password
-from greenfin.store.schema import api_tokens, users
+from greenfin.store.schema import api_tokens, login_failures, users
 
 MAX_FAILURES = 5
 LOCKOUT = dt.timedelta(minutes=15)
+#: Failed sign-ins counted per client address and per user name (known or not) over this window.
+#: The per-account lockout cannot stop one address trying many names, nor guesses at names that
+#: do not exist (each of which also wrote an audit record); these limits can.
+THROTTLE_WINDOW = dt.timedelta(minutes=15)
+ADDRESS_FAILURES = 20
+NAME_FAILURES = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,33 +48,145 @@ class Principal:
 
 
 class LoginRefused(Exception):
+    """A refused sign-in; ``status`` and ``headers`` are what HTTP answers with, so the API and the
+    page cannot map it differently."""
+
     def __init__(self, message_zh: str, locked: bool = False) -> None:
         super().__init__(message_zh)
         self.locked = locked
 
+    @property
+    def status(self) -> int:
+        return 423 if self.locked else 401
 
-def _principal(engine: Engine, username: str, via: str) -> Principal | None:
+    @property
+    def headers(self) -> dict[str, str]:
+        return {}
+
+
+class LoginThrottled(LoginRefused):
+    """Too many failed sign-ins from this address, or for this name: try again after ``retry_after``
+    seconds.  The password is not checked and nothing is written (not even an audit record: a flood
+    of guesses must not become a flood of records)."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(
+            f"登录失败次数过多，请 {retry_after} 秒后再试 / too many failed sign-ins, retry in {retry_after} s"
+        )
+        self.retry_after = retry_after
+
+    @property
+    def status(self) -> int:
+        return 429
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
+
+
+class TokenProblem(ValueError):
+    """A token that cannot be revoked as asked; ``status`` is the HTTP answer (404 unless said)."""
+
+    status = 404
+
+
+class TokenNotPermitted(TokenProblem):
+    status = 403
+
+
+def _aware(value: dt.datetime | None) -> dt.datetime | None:
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=dt.UTC)
+    return value
+
+
+def _principal(engine: Engine, username: str, via: str, epoch: int | None = None) -> Principal | None:
     with engine.connect() as connection:
         row = connection.execute(
-            select(users.c.display_name, users.c.roles, users.c.active).where(users.c.username == username)
+            select(users.c.display_name, users.c.roles, users.c.active, users.c.session_epoch).where(
+                users.c.username == username
+            )
         ).first()
-    if row is None or not row.active:
+    if row is None or not row.active or (epoch is not None and row.session_epoch != epoch):
         return None
     return Principal(username, row.display_name, tuple(row.roles), via)
 
 
-def login(engine: Engine, username: str, password: str, *, now: dt.datetime | None = None) -> Principal:
-    """Check a password; count failures, lock after MAX_FAILURES, record both in the audit log."""
+def _throttled(connection: Connection, address: str | None, username: str, moment: dt.datetime) -> int | None:
+    """Seconds until another attempt is allowed, when this address or name has failed too often."""
+    since = moment - THROTTLE_WINDOW
+    checks = [(login_failures.c.username == username, NAME_FAILURES)]
+    if address is not None:
+        checks.append((login_failures.c.address == address, ADDRESS_FAILURES))
+    wait = 0
+    for condition, limit in checks:
+        count, oldest = connection.execute(
+            select(func.count(), func.min(login_failures.c.at)).where(condition, login_failures.c.at > since)
+        ).one()
+        oldest = _aware(oldest)
+        if count >= limit and oldest is not None:
+            wait = max(wait, math.ceil((oldest + THROTTLE_WINDOW - moment).total_seconds()), 1)
+    return wait or None
+
+
+def _count_failure(connection: Connection, address: str | None, username: str, moment: dt.datetime) -> None:
+    """Remember a failed sign-in for the throttle, and forget those older than its window."""
+    connection.execute(delete(login_failures).where(login_failures.c.at <= moment - THROTTLE_WINDOW))
+    connection.execute(insert(login_failures).values(at=moment, address=address, username=username[:100]))
+
+
+def _count_wrong_password(
+    connection: Connection, username: str, moment: dt.datetime, address: str | None
+) -> LoginRefused | None:
+    """Count one wrong password in SQL (``failed_logins + 1``, the row locked until commit), lock
+    the account at MAX_FAILURES, record it; None when the user no longer exists."""
+    failures = connection.execute(
+        update(users)
+        .where(users.c.username == username)
+        .values(failed_logins=users.c.failed_logins + 1)
+        .returning(users.c.failed_logins)
+    ).scalar()
+    if failures is None:
+        return None
+    lock = moment + LOCKOUT if failures >= MAX_FAILURES else None
+    if lock is not None:
+        connection.execute(
+            update(users).where(users.c.username == username).values(failed_logins=0, locked_until=lock)
+        )
+    audit.record(
+        connection, actor=username, action="login_failed", entity="user", entity_id=username,
+        detail={"failures": failures, "locked": lock is not None, **({"address": address} if address else {})},
+    )  # fmt: skip
+    return LoginRefused(
+        "连续输入错误，账户已锁定 15 分钟 / account locked for 15 minutes" if lock else
+        "用户名或密码错误 / wrong user name or password", locked=lock is not None,
+    )  # fmt: skip
+
+
+def login(
+    engine: Engine,
+    username: str,
+    password: str,
+    *,
+    now: dt.datetime | None = None,
+    address: str | None = None,
+) -> Principal:
+    """Check a password; count failures, lock after MAX_FAILURES, record both in the audit log.
+
+    ``address`` is the client's (None from the command line): failures are counted per address and
+    per name in the database, so every worker process throttles the same guesser
+    (:class:`LoginThrottled`).  The failure count is incremented in SQL, not written back from an
+    earlier read: parallel wrong passwords each count, and the one reaching MAX_FAILURES locks.
+    """
     moment = now or audit.now()
     with engine.begin() as connection:
+        wait = _throttled(connection, address, username, moment)
+        if wait is not None:
+            raise LoginThrottled(wait)
         row = connection.execute(
-            select(users.c.failed_logins, users.c.locked_until, users.c.active).where(
-                users.c.username == username
-            )
+            select(users.c.locked_until, users.c.active).where(users.c.username == username)
         ).first()
-        locked_until = row.locked_until if row is not None else None
-        if locked_until is not None and locked_until.tzinfo is None:
-            locked_until = locked_until.replace(tzinfo=dt.UTC)
+        locked_until = _aware(row.locked_until) if row is not None else None
         if locked_until is not None and locked_until > moment:
             raise LoginRefused(
                 f"账户已锁定至 {locked_until:%Y-%m-%d %H:%M} UTC / account locked", locked=True
@@ -72,39 +194,25 @@ def login(engine: Engine, username: str, password: str, *, now: dt.datetime | No
     ok = row is not None and row.active and verify_password(engine, username, password)
     refused: LoginRefused | None = None
     with engine.begin() as connection:  # the failure is recorded before it is reported
-        if row is None:
-            audit.record(
-                connection,
-                actor=username,
-                action="login_failed",
-                entity="user",
-                entity_id=username,
-                detail={},
-            )
-            refused = LoginRefused("用户名或密码错误 / wrong user name or password")
-        elif not ok:
-            failures = row.failed_logins + 1
-            lock = moment + LOCKOUT if failures >= MAX_FAILURES else None
-            connection.execute(
-                update(users).where(users.c.username == username).values(
-                    failed_logins=0 if lock else failures, locked_until=lock
-                )
-            )  # fmt: skip
-            audit.record(
-                connection, actor=username, action="login_failed", entity="user", entity_id=username,
-                detail={"failures": failures, "locked": lock is not None},
-            )  # fmt: skip
-            refused = LoginRefused(
-                "连续输入错误，账户已锁定 15 分钟 / account locked for 15 minutes" if lock else
-                "用户名或密码错误 / wrong user name or password", locked=lock is not None,
-            )  # fmt: skip
-        else:
+        if ok:
             connection.execute(
                 update(users).where(users.c.username == username).values(failed_logins=0, locked_until=None)
             )
             audit.record(
-                connection, actor=username, action="login", entity="user", entity_id=username, detail={}
+                connection, actor=username, action="login", entity="user", entity_id=username,
+                detail={"address": address} if address else {},
+            )  # fmt: skip
+        else:
+            _count_failure(connection, address, username, moment)
+            refused = (
+                _count_wrong_password(connection, username, moment, address) if row is not None else None
             )
+            if refused is None:  # no such user (or gone meanwhile): the same answer as a wrong password
+                audit.record(
+                    connection, actor=username, action="login_failed", entity="user", entity_id=username,
+                    detail={"address": address} if address else {},
+                )  # fmt: skip
+                refused = LoginRefused("用户名或密码错误 / wrong user name or password")
     if refused is not None:
         raise refused
     principal = _principal(engine, username, "session")
@@ -112,8 +220,34 @@ def login(engine: Engine, username: str, password: str, *, now: dt.datetime | No
     return principal
 
 
-def session_principal(engine: Engine, username: str) -> Principal | None:
-    return _principal(engine, username, "session")
+def session_epoch(engine: Engine, username: str) -> int:
+    """The user's current session epoch, which a new session cookie carries."""
+    with engine.connect() as connection:
+        found = connection.execute(select(users.c.session_epoch).where(users.c.username == username)).scalar()
+    return int(found or 0)
+
+
+def logout(engine: Engine, username: str) -> int:
+    """End every session of the user on the server: the epoch moves on, so each cookie signed with
+    the old one (a copy included) is refused, not only the one the browser deletes.  Returns the
+    new epoch."""
+    with engine.begin() as connection:
+        epoch = connection.execute(
+            update(users)
+            .where(users.c.username == username)
+            .values(session_epoch=users.c.session_epoch + 1)
+            .returning(users.c.session_epoch)
+        ).scalar()
+        audit.record(
+            connection, actor=username, action="logout", entity="user", entity_id=username,
+            detail={"session_epoch": epoch},
+        )  # fmt: skip
+    return int(epoch or 0)
+
+
+def session_principal(engine: Engine, username: str, epoch: int | None = None) -> Principal | None:
+    """The session's user, unless inactive or (with ``epoch``) signed out since the cookie was made."""
+    return _principal(engine, username, "session", epoch)
 
 
 def create_token(engine: Engine, username: str, name: str) -> str:
@@ -156,3 +290,57 @@ def token_principal(engine: Engine, token: str) -> Principal | None:
                 update(api_tokens).where(api_tokens.c.token_hash == digest).values(last_used_at=moment)
             )
     return _principal(engine, row.username, "token")
+
+
+@dataclass(frozen=True, slots=True)
+class TokenInfo:
+    """One API token as its owner may see it: never the secret, nor its hash."""
+
+    name: str
+    created_at: dt.datetime
+    last_used_at: dt.datetime | None
+    revoked: bool
+
+
+def list_tokens(engine: Engine, username: str) -> list[TokenInfo]:
+    """The user's tokens, oldest first, revoked ones included (the owner sees what was ended)."""
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(
+                api_tokens.c.name, api_tokens.c.created_at, api_tokens.c.last_used_at, api_tokens.c.revoked
+            )
+            .where(api_tokens.c.username == username)
+            .order_by(api_tokens.c.created_at, api_tokens.c.name)
+        ).all()
+    return [
+        TokenInfo(
+            row.name, _aware(row.created_at) or row.created_at, _aware(row.last_used_at), bool(row.revoked)
+        )
+        for row in rows
+    ]
+
+
+def revoke_token(engine: Engine, actor: str, username: str, name: str) -> list[str]:
+    """Revoke ``username``'s live tokens called ``name``, as their owner or a MANAGE_USER admin.
+
+    The actor's right is read from the store here, not taken from the caller, so no route can
+    revoke for someone it should not.  Returns the revoked tokens' hashes, for the caller to drop
+    from its principal cache (other processes stop accepting them when their cache entry ends).
+    """
+    with engine.begin() as connection:
+        if actor != username:
+            row = connection.execute(
+                select(users.c.roles, users.c.active).where(users.c.username == actor)
+            ).first()
+            if row is None or not row.active or "MANAGE_USER" not in permissions_of(tuple(row.roles)):
+                raise TokenNotPermitted("无权限 MANAGE_USER / missing permission MANAGE_USER")
+        live = (api_tokens.c.username == username, api_tokens.c.name == name, api_tokens.c.revoked.is_(False))
+        hashes = [str(h) for h in connection.execute(select(api_tokens.c.token_hash).where(*live)).scalars()]
+        if not hashes:
+            raise TokenProblem(f"没有名为 {name} 的有效令牌 / no live token named {name}")
+        connection.execute(update(api_tokens).where(api_tokens.c.token_hash.in_(hashes)).values(revoked=True))
+        audit.record(
+            connection, actor=actor, action="revoke", entity="api_token", entity_id=name,
+            detail={"username": username, "tokens": len(hashes)},
+        )  # fmt: skip
+    return hashes

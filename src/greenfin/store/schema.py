@@ -172,6 +172,9 @@ audit_log = Table(
     Column("detail", JSON, nullable=False),
     Column("prev_hash", String(64), comment="hash of the record before it (hash chain)"),
     Column("hash", String(64), comment="SHA-256 of this record's content and prev_hash"),
+    Column(
+        "hash_scheme", String(24), comment="NULL: plain SHA-256; hmac-sha256:<key id>: keyed (migration 0007)"
+    ),
     Index("ix_audit_log_entity_id", "entity", "entity_id"),
 )
 
@@ -182,6 +185,7 @@ audit_chain = Table(
     Column("last_id", Integer, comment="id of the newest audit record"),
     Column("last_hash", String(64), nullable=False),
     Column("records", BigInteger, nullable=False, comment="records in the chain"),
+    Column("keyed_from", Integer, comment="id of the first keyed (HMAC) record; later ones must be keyed"),
 )
 
 label_runs = Table(
@@ -241,6 +245,25 @@ users = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("failed_logins", Integer, nullable=False, server_default="0"),
     Column("locked_until", DateTime(timezone=True), comment="login refused until then"),
+    Column(
+        "session_epoch",
+        Integer,
+        nullable=False,
+        server_default="0",
+        comment="sessions signed with an older epoch are refused (logout, password change, deactivation)",
+    ),
+)
+
+login_failures = Table(
+    "login_failures",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("address", String(64), comment="client address; NULL when unknown (command line)"),
+    Column("username", String(100), nullable=False, comment="as typed: unknown names count too"),
+    Index("ix_login_failures_address", "address", "at"),
+    Index("ix_login_failures_username", "username", "at"),
+    Index("ix_login_failures_at", "at"),
 )
 
 api_tokens = Table(
