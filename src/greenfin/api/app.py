@@ -19,7 +19,7 @@ from fastapi.responses import JSONResponse
 from fastapi.telemetry import TelemetryConfig
 from sqlalchemy import Engine
 
-from greenfin.api import assessment, v1
+from greenfin.api import assessment, v1, v1_more
 from greenfin.api.security import PrincipalCache, Signer
 from greenfin.store.database import open_store
 
@@ -43,7 +43,9 @@ def create_app(url: str | None = None, *, secret: bytes | None = None) -> FastAP
     app.state.engine = open_store(url)
     app.state.signer = Signer(secret)
     app.state.principals = PrincipalCache()
+    app.include_router(v1_more.router)  # first: its GET /pledges (paged, filtered) replaces v1's
     app.include_router(v1.router)
+    app.include_router(importlib.import_module("greenfin.api.v1_tokens").router)
     for name in PAGE_MODULES:
         try:
             pages = importlib.import_module(name)

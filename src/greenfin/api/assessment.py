@@ -90,11 +90,73 @@ OPERATION: dict[str, Any] = {
     "responses": {
         "200": {
             "description": "测算结果及其依据（因子、归属、说明）/ the assessment with its trail",
-            "content": {"application/json": {"schema": {"type": "object", "additionalProperties": True}}},
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/AssessmentOut"}}},
         },
         "422": {
             "description": "Validation Error",
             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/HTTPValidationError"}}},
+        },
+    },
+}  # fmt: skip
+
+
+def _text(description: str) -> dict[str, Any]:
+    return {"type": "string", "description": description}
+
+
+def _numbers(description: str) -> dict[str, Any]:
+    return {"type": "object", "additionalProperties": {"type": "number"}, "description": description}
+
+
+#: What ``ProjectAssessment.as_dict`` answers (benefits/projects.py, benefits/assess.py), as the
+#: response schema: written out because the route returns the library's dictionary as is.
+ASSESSMENT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "title": "AssessmentOut",
+    "properties": {
+        "id": _text("项目编号（请求中给出时）/ the project's id, when given"),
+        "name": _text("项目名称（请求中给出时）/ the project's name, when given"),
+        "methodology": {
+            "type": "object", "description": "所用方法学及其版本 / the methodology used",
+            "properties": {"id": _text("方法学 / methodology id"), "version": _text("版本 / version")},
+        },
+        "policy": _text("排放因子政策 / factor policy"),
+        "convention": _text("减排口径 / accounting convention"),
+        "reporting_year": {"type": "integer", "description": "报告年度 / reporting year"},
+        "quality": _text("数据质量：reported 实测、estimated 估算 / data quality"),
+        "indicators": _numbers(
+            "项目全部年度效益：CO2 以 tCO2e、标准煤以 tce、COD/氨氮/SO2/NOx 等以 t、节水以 m³ 计 "
+            "/ the project's yearly benefits (tCO2e, tce, t, m³)"
+        ),
+        "attribution": {
+            "type": ["object", "null"], "description": "归属于本行贷款的比例及依据 / the bank's share and its rule",
+            "properties": {
+                "method": _text("归属方法 / method"),
+                "share": {"type": "number", "description": "归属比例（0–1）/ share, 0 to 1"},
+                "numerator_yuan": {"type": "number", "description": "分子（元）/ numerator, CNY"},
+                "denominator_yuan": {"type": "number", "description": "分母（元）/ denominator, CNY"},
+                "rule": _text("归属规则 / the rule"),
+            },
+        },
+        "attributed": _numbers("归属于本行贷款的效益，单位同 indicators / the attributed benefits, same units"),
+        "inputs": _numbers("计算所用的输入（已换算为方法学的单位）/ the inputs used, in the methodology's units"),
+        "estimated": _numbers("以默认值估算的输入 / inputs estimated from defaults"),
+        "factors": {
+            "type": "object", "description": "所用因子（含年度、来源、置信度）/ the factors used, with year, source and confidence",
+            "additionalProperties": {"type": "array", "items": {"type": "object", "additionalProperties": True}},
+        },
+        "notes": {"type": "array", "items": {"type": "string"}, "description": "说明 / notes"},
+        "stated": _numbers("项目方申报的效益，供核对 / the benefits the project stated, for comparison"),
+        "flags": {
+            "type": "array", "description": "合理性检查的提示 / plausibility flags",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "code": _text("提示代码 / flag code"), "field": _text("相关字段 / field"),
+                    "message_zh": _text("中文说明 / message in Chinese"),
+                    "message_en": _text("英文说明 / message in English"),
+                },
+            },
         },
     },
 }  # fmt: skip
@@ -109,6 +171,7 @@ def install(app: FastAPI) -> None:
         if app.openapi_schema is None:
             schema = generate()
             schema["paths"].setdefault(PATH, {})["post"] = OPERATION
+            schema.setdefault("components", {}).setdefault("schemas", {})["AssessmentOut"] = ASSESSMENT_SCHEMA
             app.openapi_schema = schema
         return app.openapi_schema
 

@@ -12,6 +12,7 @@ import datetime as dt
 import hashlib
 import json
 import re
+import tempfile
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -200,3 +201,92 @@ def write_verification(
                 )  # fmt: skip
     write_table(path, header, rows)
     return path
+
+
+# --- stored batches: listed, shown, and their files -----------------------------------------------
+
+#: The files of a stored revision (the CLI writes both after a run).
+BATCH_FILES = ("disclosure", "verification")
+
+
+class BatchNotFound(LookupError):
+    """No stored CERF batch has this id."""
+
+
+class BatchStale(ValueError):
+    """The book changed since the revision was stored: it must be run again before its files."""
+
+
+def list_batches(
+    engine: Engine, *, quarter: str | None = None, offset: int = 0, limit: int = 50
+) -> tuple[list[dict[str, Any]], int]:
+    """The stored revisions, newest first, one page of them, and how many there are."""
+    query = select(cerf_batches)
+    if quarter is not None:
+        first, _last = quarter_days(quarter)
+        query = query.where(cerf_batches.c.quarter == f"{first.year}Q{(first.month + 2) // 3}")
+    with engine.connect() as connection:
+        total = connection.execute(select(func.count()).select_from(query.subquery())).scalar_one()
+        rows = connection.execute(
+            query.order_by(cerf_batches.c.id.desc()).limit(limit).offset(offset)
+        ).mappings()
+        return [dict(r) for r in rows], int(total)
+
+
+def batch_detail(engine: Engine, batch_id: int) -> dict[str, Any]:
+    """A stored revision with each decided loan (eligible or not, with reasons) and the totals."""
+    with engine.connect() as connection:
+        row = connection.execute(select(cerf_batches).where(cerf_batches.c.id == batch_id)).mappings().first()
+        if row is None:
+            raise BatchNotFound(f"碳减排支持工具批次 {batch_id} 不存在 / no such batch")
+        loans = [
+            dict(r)
+            for r in connection.execute(
+                select(cerf_batch_loans)
+                .where(cerf_batch_loans.c.batch_id == batch_id)
+                .order_by(cerf_batch_loans.c.loan_id)
+            ).mappings()
+        ]
+    for loan in loans:
+        reasons = loan["reasons"]
+        loan["reasons"] = [str(r) for r in reasons] if isinstance(reasons, list) else [str(reasons)]
+    return {**dict(row), "decided": loans}
+
+
+def stored_batch(engine: Engine, batch_id: int, policy: FactorPolicy = DEFAULT_POLICY) -> Batch:
+    """The stored revision as a :class:`Batch` to write files from.
+
+    The decisions are computed again from the book, exactly as :func:`run_batch` does, and used
+    only when their content hash equals the stored revision's: the files then say what was stored.
+    When the book has changed since, the batch must be run again (a new revision) first.
+    """
+    with engine.connect() as connection:
+        row = connection.execute(select(cerf_batches).where(cerf_batches.c.id == batch_id)).mappings().first()
+    if row is None:
+        raise BatchNotFound(f"碳减排支持工具批次 {batch_id} 不存在 / no such batch")
+    rules = CerfRules()
+    first, last = quarter_days(row["quarter"])
+    book = [loan for loan in green_book(engine, policy, last.year) if first <= loan.start_date <= last]
+    decisions = [(loan, decide(loan, rules)) for loan in book]
+    if content_hash(decisions, rules) != row["content_hash"]:
+        raise BatchStale(
+            f"批次 {batch_id} 生成后台账已变化，请重新生成批次 / the book changed since batch {batch_id}; run it again"
+        )
+    return Batch(row["id"], row["quarter"], row["revision"], False, row["amends"], decisions)
+
+
+def batch_file(engine: Engine, batch_id: int, which: str, fmt: str = "xlsx") -> tuple[bytes, str]:
+    """The disclosure list or the verifier's package of a stored revision (XLSX or CSV), written
+    into a private temporary folder by the CLI's writers and read back: its bytes and file name."""
+    if which not in BATCH_FILES:
+        raise ValueError(f"文件应为 {'、'.join(BATCH_FILES)} / file must be one of {BATCH_FILES}")
+    if fmt not in ("xlsx", "csv"):
+        raise ValueError("格式应为 xlsx 或 csv / format must be xlsx or csv")
+    batch = stored_batch(engine, batch_id)
+    with tempfile.TemporaryDirectory(prefix="greenfin-cerf-") as folder:
+        path = Path(folder) / f"cerf_{batch.quarter}_r{batch.revision}_{which}.{fmt}"
+        if which == "disclosure":
+            write_disclosure(batch, path)
+        else:
+            write_verification(engine, batch, path, int(batch.quarter[:4]))
+        return path.read_bytes(), path.name

@@ -60,6 +60,15 @@ class CollateralProblem(ValueError):
     """A command that cannot be carried out as asked; nothing was changed."""
 
 
+class CollateralNotFound(CollateralProblem, LookupError):
+    """The pledge asked about does not exist."""
+
+
+class CollateralConflict(CollateralProblem):
+    """The command clashes with what is stored (a pledge id taken, a quantity already pledged):
+    an API answers 409 rather than 422, since the same request could succeed another time."""
+
+
 def _state(connection: Connection, pledge_id: str) -> tuple[PledgeState, Decimal, str | None]:
     row = connection.execute(
         select(pledges.c.state, pledges.c.quantity, pledges.c.holding_id).where(
@@ -96,7 +105,7 @@ def _draw(connection: Connection, holding_id: str, change: Decimal) -> None:
         raise CollateralProblem(f"持有量 {holding_id} 不存在 / no such holding")
     free = Decimal(row.quantity) - Decimal(row.pledged)
     if change > free:
-        raise CollateralProblem(
+        raise CollateralConflict(
             f"质押数量 {change} 超过持有量 {holding_id} 的可质押余额 {free}（持有 {row.quantity}，已质押 {row.pledged}）"
         )
     try:
@@ -106,7 +115,7 @@ def _draw(connection: Connection, holding_id: str, change: Decimal) -> None:
             .values(pledged=holdings.c.pledged + change)
         )
     except IntegrityError as exc:  # a concurrent pledge took the quantity first
-        raise CollateralProblem(f"质押数量超过持有量 {holding_id}（已被其他质押占用）") from exc
+        raise CollateralConflict(f"质押数量超过持有量 {holding_id}（已被其他质押占用）") from exc
 
 
 def add_holding(
@@ -159,7 +168,7 @@ def apply_pledge(
     with engine.begin() as connection:
         require(connection, who, OFFICER, "申请质押")
         if connection.execute(select(pledges.c.pledge_id).where(pledges.c.pledge_id == pledge_id)).first():
-            raise CollateralProblem(f"质押 {pledge_id} 已存在 / pledge exists")
+            raise CollateralConflict(f"质押 {pledge_id} 已存在 / pledge exists")
         holding = (
             connection.execute(select(holdings).where(holdings.c.holding_id == holding_id)).mappings().first()
         )
@@ -656,3 +665,117 @@ def stress(
             )
         )
     return results
+
+
+# --- reading pledges, valuations and alerts (the API's lists) ----------------------------------------
+
+
+def list_pledges(
+    engine: Engine, *, state: str | None = None, instrument: str | None = None, loan_id: str | None = None,
+    offset: int = 0, limit: int = 50,
+) -> tuple[list[dict[str, Any]], int]:  # fmt: skip
+    """Pledges by id, filtered by state, instrument (right type) or a loan they secure, one page of
+    them and how many match.  A loan matches through ``pledge_loans``: a pledge may secure several."""
+    query = select(pledges)
+    if state is not None:
+        query = query.where(pledges.c.state == state)
+    if instrument is not None:
+        query = query.where(pledges.c.instrument == instrument)
+    if loan_id is not None:
+        query = query.where(
+            pledges.c.pledge_id.in_(select(pledge_loans.c.pledge_id).where(pledge_loans.c.loan_id == loan_id))
+        )
+    with engine.connect() as connection:
+        total = connection.execute(select(func.count()).select_from(query.subquery())).scalar_one()
+        rows = [
+            dict(r)
+            for r in connection.execute(
+                query.order_by(pledges.c.pledge_id).limit(limit).offset(offset)
+            ).mappings()
+        ]
+        _attach_loans(connection, rows)
+    return rows, int(total)
+
+
+def _attach_loans(connection: Connection, rows: list[dict[str, Any]]) -> None:
+    """Each pledge's secured loans (``loan_ids``), its first loan when no link is stored."""
+    ids = [r["pledge_id"] for r in rows]
+    links: dict[str, list[str]] = {}
+    if ids:
+        for pledge_id, loan in connection.execute(
+            select(pledge_loans.c.pledge_id, pledge_loans.c.loan_id)
+            .where(pledge_loans.c.pledge_id.in_(ids))
+            .order_by(pledge_loans.c.loan_id)
+        ):
+            links.setdefault(pledge_id, []).append(loan)
+    for row in rows:
+        row["loan_ids"] = links.get(row["pledge_id"]) or [row["loan_id"]]
+
+
+def _valuations() -> Any:
+    """Valuations with their run's day and policy, latest run first."""
+    return (
+        select(
+            pledge_valuations, revaluations.c.day, revaluations.c.policy_name, revaluations.c.policy_version
+        )
+        .select_from(pledge_valuations.join(revaluations, revaluations.c.id == pledge_valuations.c.run_id))
+        .order_by(pledge_valuations.c.run_id.desc())
+    )
+
+
+def pledge_detail(engine: Engine, pledge_id: str) -> dict[str, Any]:
+    """One pledge with its loans and its latest valuation (None before any revaluation valued it)."""
+    with engine.connect() as connection:
+        row = connection.execute(select(pledges).where(pledges.c.pledge_id == pledge_id)).mappings().first()
+        if row is None:
+            raise CollateralNotFound(f"质押 {pledge_id} 不存在 / no such pledge")
+        found = [dict(row)]
+        _attach_loans(connection, found)
+        latest = connection.execute(
+            _valuations().where(pledge_valuations.c.pledge_id == pledge_id).limit(1)
+        ).mappings().first()  # fmt: skip
+    return {**found[0], "latest_valuation": None if latest is None else dict(latest)}
+
+
+def valuation_history(
+    engine: Engine, pledge_id: str, *, offset: int = 0, limit: int = 50
+) -> tuple[list[dict[str, Any]], int]:
+    """A pledge's valuations, latest run first, one page of them and how many there are."""
+    with engine.connect() as connection:
+        if (
+            connection.execute(select(pledges.c.pledge_id).where(pledges.c.pledge_id == pledge_id)).first()
+            is None
+        ):
+            raise CollateralNotFound(f"质押 {pledge_id} 不存在 / no such pledge")
+        total = connection.execute(
+            select(func.count()).select_from(pledge_valuations).where(pledge_valuations.c.pledge_id == pledge_id)
+        ).scalar_one()  # fmt: skip
+        rows = connection.execute(
+            _valuations().where(pledge_valuations.c.pledge_id == pledge_id).limit(limit).offset(offset)
+        ).mappings()
+        return [dict(r) for r in rows], int(total)
+
+
+def list_alerts(
+    engine: Engine, *, kind: str | None = None, pledge_id: str | None = None, run_id: int | None = None,
+    offset: int = 0, limit: int = 50,
+) -> tuple[list[dict[str, Any]], int]:  # fmt: skip
+    """Coverage alerts raised by revaluations, newest first, with the run's day and the pledge's
+    loan; filtered by kind, pledge or run; one page of them and how many match."""
+    query = select(collateral_alerts, revaluations.c.day, pledges.c.loan_id).select_from(
+        collateral_alerts.join(revaluations, revaluations.c.id == collateral_alerts.c.run_id).join(
+            pledges, pledges.c.pledge_id == collateral_alerts.c.pledge_id
+        )
+    )
+    if kind is not None:
+        query = query.where(collateral_alerts.c.kind == kind)
+    if pledge_id is not None:
+        query = query.where(collateral_alerts.c.pledge_id == pledge_id)
+    if run_id is not None:
+        query = query.where(collateral_alerts.c.run_id == run_id)
+    with engine.connect() as connection:
+        total = connection.execute(select(func.count()).select_from(query.subquery())).scalar_one()
+        rows = connection.execute(
+            query.order_by(collateral_alerts.c.id.desc()).limit(limit).offset(offset)
+        ).mappings()
+        return [dict(r) for r in rows], int(total)

@@ -23,9 +23,9 @@ READS = frozenset(
 )
 PERMISSIONS: dict[str, frozenset[str]] = {
     "officer": READS | {"IMPORT_LOAN", "EDIT_LOAN", "RUN_LABEL", "CONFIRM_LABEL", "OVERRIDE_LABEL", "ASSESS_BENEFIT",
-                        "IMPORT_PRICE", "REGISTER_PLEDGE", "RUN_CERF", "SUBMIT_CERF"},
+                        "IMPORT_PRICE", "REGISTER_PLEDGE", "RUN_CERF", "SUBMIT_CERF", "CREATE_REPORT"},
     "checker": READS | {"APPROVE_LABEL", "APPROVE_PLEDGE", "RELEASE_PLEDGE", "APPROVE_CERF"},
-    "risk_manager": READS | {"ASSESS_BENEFIT", "REVALUE_PLEDGE"},
+    "risk_manager": READS | {"ASSESS_BENEFIT", "REVALUE_PLEDGE", "CREATE_REPORT"},
     "auditor": READS | {"READ_AUDIT"},
     "collateral_officer": READS | {"REGISTER_PLEDGE", "IMPORT_PRICE"},
     "collateral_manager": READS | {"RELEASE_PLEDGE"},

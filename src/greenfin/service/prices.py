@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from sqlalchemy import Connection, Engine, and_, bindparam, insert, select, update
+from sqlalchemy import Connection, Engine, and_, bindparam, func, insert, select, update
 
 from greenfin.collateral.prices import (
     DEFAULT_MAX_GAP_DAYS,
@@ -286,3 +286,39 @@ def recent_prices(engine: Engine, instrument: str, last: int = 20) -> list[Store
             StoredPrice(row.day, opening, high, low, Decimal(str(row.close_yuan)), decimal(row.volume))
         )
     return found
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesSummary:
+    """A stored series at a glance: its span, its number of days, its latest close."""
+
+    code: str
+    first_day: dt.date
+    last_day: dt.date
+    days: int
+    last_close_yuan: Decimal
+
+
+def series_summaries(engine: Engine) -> list[SeriesSummary]:
+    """Every stored series with its first and latest day and the latest close, by code.
+
+    Two grouped queries rather than one per series: a store may hold dozens of exchange series.
+    """
+    spans = (
+        select(
+            prices.c.instrument, func.min(prices.c.day).label("first_day"), func.max(prices.c.day).label("last_day"),
+            func.count().label("days"),
+        )
+        .group_by(prices.c.instrument)
+        .subquery()
+    )  # fmt: skip
+    query = (
+        select(spans, prices.c.close_yuan)
+        .select_from(spans.join(prices, and_(prices.c.instrument == spans.c.instrument, prices.c.day == spans.c.last_day)))
+        .order_by(spans.c.instrument)
+    )  # fmt: skip
+    with engine.connect() as connection:
+        return [
+            SeriesSummary(r.instrument, r.first_day, r.last_day, int(r.days), Decimal(str(r.close_yuan)))
+            for r in connection.execute(query)
+        ]

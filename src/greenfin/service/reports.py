@@ -12,6 +12,9 @@ import csv
 import datetime as dt
 import hashlib
 import io
+import json
+import tempfile
+import zipfile
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -22,7 +25,8 @@ from sqlalchemy import Connection, Engine, func, insert, select, update
 from greenfin.ingest.issues import ImportIssue, ImportRejected, file_issue
 from greenfin.reference.factors import DEFAULT_POLICY, FactorPolicy
 from greenfin.reports.disclosure import OPERATIONS_ITEMS, DataTrail, OperationsItem, build_disclosure
-from greenfin.reports.document import Document
+from greenfin.reports.document import Document, stats_document
+from greenfin.reports.render import render
 from greenfin.reports.stats import Snapshot, Stats, build_stats, shift_months
 from greenfin.service.audit import current_actor, now, record
 from greenfin.service.green_book import green_book
@@ -90,12 +94,18 @@ def _store(engine: Engine, kind: str, stats: Stats, actor: str) -> int:
 
 
 def stats_report(
-    engine: Engine, as_of: dt.date, *, actor: str | None = None, policy: FactorPolicy = DEFAULT_POLICY
-) -> Stats:
+    engine: Engine, as_of: dt.date, *, actor: str | None = None, policy: FactorPolicy = DEFAULT_POLICY,
+    store: bool = True,
+) -> Stats:  # fmt: skip
     """The green-loan statistics as of ``as_of``, compared with the reports a quarter and a year
-    earlier, and kept as a snapshot for the reports that will compare with it."""
+    earlier, and kept as a snapshot for the reports that will compare with it.
+
+    ``store=False`` only computes: a look at the figures (an API GET, an auditor) must not write a
+    snapshot and an audit record, or a read would change what later reports compare against.
+    """
     stats = _compute(engine, as_of, policy)
-    _store(engine, "stats", stats, current_actor(actor))
+    if store:
+        _store(engine, "stats", stats, current_actor(actor))
     return stats
 
 
@@ -118,11 +128,21 @@ def _trail(connection: Connection, policy: FactorPolicy) -> DataTrail:
 
 
 def disclosure_report(
-    engine: Engine, year: int, *, actor: str | None = None, policy: FactorPolicy = DEFAULT_POLICY
-) -> Document:
+    engine: Engine, year: int, *, actor: str | None = None, policy: FactorPolicy = DEFAULT_POLICY,
+    store: bool = True,
+) -> Document:  # fmt: skip
     """The JR/T 0227-2021 disclosure for ``year``: the year-end statistics (kept as a snapshot of
-    kind 'disclosure'), the year's operations data and the data trail."""
+    kind 'disclosure' unless ``store`` is false, as for a read-only caller), the year's operations
+    data and the data trail."""
     stats = _compute(engine, dt.date(year, 12, 31), policy)
+    document = _disclosure_document(engine, year, stats, policy)
+    if store:
+        _store(engine, "disclosure", stats, current_actor(actor))
+    return document
+
+
+def _disclosure_document(engine: Engine, year: int, stats: Stats, policy: FactorPolicy) -> Document:
+    """The disclosure built around ``stats``: shared by a new report and a stored one's file."""
     with engine.connect() as connection:
         pledged = connection.execute(
             select(pledges.c.instrument, func.count())
@@ -130,11 +150,138 @@ def disclosure_report(
             .group_by(pledges.c.instrument)
         ).all()
         trail = _trail(connection, policy)
-    document = build_disclosure(
+    return build_disclosure(
         year, stats, operations_for(engine, year), pledges={str(k): int(n) for k, n in pledged}, trail=trail
     )
-    _store(engine, "disclosure", stats, current_actor(actor))
-    return document
+
+
+# --- stored reports: listed, created, and their files ---------------------------------------------
+
+REPORT_KINDS: Final = ("stats", "disclosure")
+#: The formats each kind of report is rendered in (the CLI's and the pages' choices).
+REPORT_FORMATS: Final = {"stats": ("xlsx", "csv", "html"), "disclosure": ("html", "xlsx", "pdf")}
+MEDIA_TYPES: Final = {
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "html": "text/html; charset=utf-8",
+    "pdf": "application/pdf",
+    "csv": "application/zip",  # one CSV per table, sent as one ZIP
+}
+
+
+class ReportNotFound(LookupError):
+    """No stored report has this id."""
+
+
+class ReportStale(ValueError):
+    """The book changed since the report was stored, so its file would not say what was reported."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredReport:
+    """One stored report run (a ``report_snapshots`` row) with its headline figures."""
+
+    id: int
+    kind: str
+    as_of: dt.date
+    actor: str
+    at: dt.datetime
+    green_loans: int
+    green_balance_fen: int
+
+
+def _stored_report(row: Any) -> StoredReport:
+    total = dict(dict(row["figures"]).get("figures", {})).get("total", {})
+    balance = Decimal(str(total.get("balance_yuan", "0")))
+    return StoredReport(
+        int(row["id"]), row["kind"], row["as_of"], row["actor"], row["at"], int(total.get("loans", 0)),
+        int(balance * 100),
+    )  # fmt: skip
+
+
+def list_reports(
+    engine: Engine, *, kind: str | None = None, offset: int = 0, limit: int = 50
+) -> tuple[list[StoredReport], int]:
+    """The stored reports, newest first, one page of them, and how many there are."""
+    query = select(report_snapshots)
+    if kind is not None:
+        query = query.where(report_snapshots.c.kind == kind)
+    with engine.connect() as connection:
+        total = connection.execute(select(func.count()).select_from(query.subquery())).scalar_one()
+        rows = connection.execute(
+            query.order_by(report_snapshots.c.id.desc()).limit(limit).offset(offset)
+        ).mappings()
+        return [_stored_report(r) for r in rows], int(total)
+
+
+def get_report(engine: Engine, report_id: int) -> StoredReport:
+    with engine.connect() as connection:
+        row = connection.execute(
+            select(report_snapshots).where(report_snapshots.c.id == report_id)
+        ).mappings().first()  # fmt: skip
+    if row is None:
+        raise ReportNotFound(f"报表 {report_id} 不存在 / no such report")
+    return _stored_report(row)
+
+
+def create_report(
+    engine: Engine, kind: str, as_of: dt.date, *, actor: str | None = None, policy: FactorPolicy = DEFAULT_POLICY
+) -> StoredReport:  # fmt: skip
+    """Compute a report and keep it (snapshot and audit record), as the CLI and the pages do.
+
+    A disclosure is of a year: its figures are the year-end statistics, so ``as_of`` is moved to
+    31 December of its year.
+    """
+    if kind not in REPORT_KINDS:
+        raise ValueError(f"报表类型应为 {'、'.join(REPORT_KINDS)} / kind must be one of {REPORT_KINDS}")
+    day = dt.date(as_of.year, 12, 31) if kind == "disclosure" else as_of
+    snapshot_id = _store(engine, kind, _compute(engine, day, policy), current_actor(actor))
+    return get_report(engine, snapshot_id)
+
+
+def _comparable(figures: Any) -> str:
+    """A stored report's own figures (not its comparisons, which follow later snapshots), as text."""
+    data = json.loads(json.dumps(figures, default=str))
+    return json.dumps({k: data.get(k) for k in ("as_of", "figures", "benefits")}, sort_keys=True)
+
+
+def report_file(
+    engine: Engine, report_id: int, fmt: str, *, policy: FactorPolicy = DEFAULT_POLICY
+) -> tuple[bytes, str]:
+    """The file of a stored report, rendered on request: its bytes and its file name.
+
+    Only the figures are stored, so the report is computed again from the book and rendered only
+    when its figures equal the stored ones (:class:`ReportStale` otherwise): the file then says
+    exactly what was reported.  CSV is one file per table, so it comes as a ZIP.  A PDF needs a CJK
+    font (:class:`~greenfin.reports.render.FontMissing`).
+    """
+    with engine.connect() as connection:
+        row = connection.execute(
+            select(report_snapshots).where(report_snapshots.c.id == report_id)
+        ).mappings().first()  # fmt: skip
+    if row is None:
+        raise ReportNotFound(f"报表 {report_id} 不存在 / no such report")
+    kind = str(row["kind"])
+    if fmt not in REPORT_FORMATS.get(kind, ()):
+        allowed = "、".join(REPORT_FORMATS.get(kind, ()))
+        raise ValueError(f"{kind} 报表的格式应为 {allowed} / format must be one of {allowed}")
+    stats = _compute(engine, row["as_of"], policy)
+    if _comparable(stats.snapshot_json()) != _comparable(row["figures"]):
+        raise ReportStale(
+            f"报表 {report_id} 生成后台账已变化，请重新生成 / the book changed since report {report_id}; create it again"
+        )
+    document = (
+        stats_document(stats) if kind == "stats" else _disclosure_document(engine, row["as_of"].year, stats, policy)
+    )  # fmt: skip
+    with tempfile.TemporaryDirectory(prefix="greenfin-report-") as folder:
+        paths = render(document, fmt, Path(folder))
+        if fmt != "csv":
+            return paths[0].read_bytes(), f"{paths[0].stem}_r{report_id}{paths[0].suffix}"
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            for path in paths:
+                archive.write(path, path.name)
+        stem = paths[0].parent.name if paths else f"{kind}_{row['as_of'].isoformat()}"
+        return buffer.getvalue(), f"{stem}_r{report_id}.zip"
 
 
 @dataclass(frozen=True, slots=True)
