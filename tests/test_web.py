@@ -171,6 +171,7 @@ SAMPLES: dict[str, tuple[dict[str, Any], dict[str, str] | None]] = {
     "/approvals/{action_id}/approve": ({"action_id": 999}, {"note": ""}),
     "/approvals/{action_id}/reject": ({"action_id": 999}, {"note": "x"}),
     "/import": ({}, None),
+    "/import/stream": ({}, None),
 }
 
 
@@ -183,7 +184,7 @@ def test_every_page_allows_exactly_the_roles_holding_its_permission(client: Test
         params, form = SAMPLES[route.path]
         url = route.path.format(**params)
         for method in sorted(route.methods or ()):
-            if method == "POST" and route.path == "/import":
+            if method == "POST" and route.path in ("/import", "/import/stream"):
                 with (DATA / "small_book.csv").open("rb") as book:
                     response = client.post(
                         url, data={"csrf_token": csrf}, files={"files": ("small_book.csv", book, "text/csv")}
@@ -224,6 +225,9 @@ def test_changes_without_the_csrf_token_are_refused(
     with (DATA / "small_book.csv").open("rb") as book:
         upload = client.post("/import", files={"files": ("small_book.csv", book, "text/csv")})
     assert upload.status_code == 403
+    with (DATA / "small_book.csv").open("rb") as book:
+        streamed = client.post("/import/stream", files={"files": ("small_book.csv", book, "text/csv")})
+    assert streamed.status_code == 403
     with engine.connect() as connection:
         assert connection.execute(select(func.count()).select_from(pending_actions)).scalar() == 0
     csrf = sign_in(client, "officer")
@@ -260,6 +264,11 @@ def test_the_dashboard_shows_balances_counts_benefits_and_charts(client: TestCli
         "green": 1, "not_green": 2, "needs_review": 0
     }  # fmt: skip
     assert "尚无押品重估" in html
+    assert 'id="chart-benefits"' in html and 'id="chart-cerf"' in html and 'id="chart-alerts"' in html
+    assert data["benefits"]["values"] == [round(co2, 2), round(coal, 2)]
+    assert data["benefits"]["names"][0] == "减排二氧化碳当量 (tCO2e/年)"
+    assert data["cerf"]["quarters"] == [] and data["cerf"]["labels"]["cerf_facility"] == "再贷款金额"
+    assert data["alerts"]["days"] == [] and data["alerts"]["labels"]["kind_warning"] == "预警"
     assert client.get("/static/vendor/echarts/echarts.min.js").status_code == 200
     assert client.get("/static/dashboard.js").headers["content-type"].startswith("text/javascript")
 
@@ -287,6 +296,32 @@ def test_loans_search_filter_sort_and_page(client: TestClient) -> None:
     assert loan_ids(second) == ["T-0002"] and "2 / 3" in second
     assert 'rel="prev"' in second and 'rel="next"' in second
     assert client.get("/loans", params={"size": 1000}).status_code == 422
+
+
+def test_loans_sort_by_a_column_and_the_headers_keep_the_filters(client: TestClient) -> None:
+    sign_in(client, "checker")
+    # balances in tests/data/small_book.csv: T-0001 800.50, T-0002 2,000.00, T-0003 300.00 万元
+    assert loan_ids(client.get("/loans", params={"sort": "balance"}).text) == ["T-0003", "T-0001", "T-0002"]
+    assert loan_ids(client.get("/loans", params={"sort": "-balance"}).text) == ["T-0002", "T-0001", "T-0003"]
+    by_status = loan_ids(client.get("/loans", params={"sort": "-status"}).text)
+    assert by_status[-1] == "T-0002" and sorted(by_status[:2]) == ["T-0001", "T-0003"]  # not_green > green
+    assert loan_ids(client.get("/loans", params={"sort": "-balance", "status": "not_green"}).text) == [
+        "T-0001", "T-0003"
+    ]  # fmt: skip
+    dated = client.get("/loans", params={"sort": "start_date"}).text
+    assert len(loan_ids(dated)) == 3 and 'aria-sort="ascending"' in dated
+    unknown = client.get("/loans", params={"sort": "password_hash"})  # not a column: the default order
+    assert unknown.status_code == 200 and loan_ids(unknown.text) == ["T-0001", "T-0002", "T-0003"]
+    page = client.get(
+        "/loans", params={"q": "T-000", "status": "not_green", "size": 1, "page": 2, "sort": "balance"}
+    )
+    html = page.text.replace("&amp;", "&")
+    assert loan_ids(page.text) == ["T-0001"]
+    # the balance header, sorted already, flips the direction; the others sort ascending; both keep
+    # the search, the filter, the page size and the page
+    assert 'href="/loans?q=T-000&status=not_green&size=1&sort=-balance&page=2"' in html
+    assert 'href="/loans?q=T-000&status=not_green&size=1&sort=start_date&page=2"' in html
+    assert "贷款余额（万元） ▲" in page.text
 
 
 def test_a_loan_shows_the_evidence_the_benefits_and_their_factor_trail(client: TestClient) -> None:
@@ -462,6 +497,57 @@ def test_a_rejected_import_lists_every_problem_by_row_and_changes_nothing(
         "/import", data={"csrf_token": csrf}, files={"files": ("", b"", "application/octet-stream")}
     )
     assert empty.status_code == 422
+
+
+def stream(client: TestClient, csrf: str, path: Path) -> tuple[int, list[dict[str, Any]]]:
+    """POST /import/stream as the page's script does; the JSON lines it answers."""
+    with path.open("rb") as handle:
+        response = client.post(
+            "/import/stream", data={"csrf_token": csrf}, files={"files": (path.name, handle, "text/csv")}
+        )
+    assert response.headers["content-type"].startswith("application/x-ndjson")
+    return response.status_code, [json.loads(line) for line in response.text.splitlines()]
+
+
+def test_a_streamed_import_sends_progress_then_the_counts(client: TestClient) -> None:
+    csrf = sign_in(client, "officer")
+    page = client.get("/import").text
+    assert 'data-stream="/import/stream"' in page and '<script src="/static/import.js" defer>' in page
+    status, lines = stream(client, csrf, DATA / "small_book.csv")
+    assert status == 200
+    kinds = [line["event"] for line in lines]
+    assert kinds[0] == "start" and kinds[-1] == "done" and "progress" in kinds
+    assert lines[0]["files"] == ["small_book.csv"] and lines[0]["total"] > 0
+    last_progress = [line for line in lines if line["event"] == "progress"][-1]
+    assert last_progress["rows"] == 3 and last_progress["bytes"] <= last_progress["total"]
+    done = lines[-1]
+    assert done["rows"] == 3 and 'id="import-counts"' in done["html"] and "导入完成" in done["html"]
+    assert client.get("/static/import.js").headers["content-type"].startswith("text/javascript")
+
+
+def test_a_streamed_import_ends_with_the_error_table_and_changes_nothing(
+    client: TestClient, engine: Engine, tmp_path: Path
+) -> None:
+    csrf = sign_in(client, "officer")
+    client.get("/lang/en")
+    before = snapshot(engine)
+    status, lines = stream(client, csrf, bad_book(tmp_path))
+    assert status == 200 and lines[-1]["event"] == "rejected" and lines[-1]["problems"] >= 1
+    html = lines[-1]["html"]
+    assert 'id="issues"' in html and "<td>bad.csv</td>" in html and "9144030071526726XA" in html
+    assert "Import rejected" in html  # the user's language
+    assert snapshot(engine) == before
+    empty = client.post(
+        "/import/stream", data={"csrf_token": csrf}, files={"files": ("", b"", "application/octet-stream")}
+    )
+    assert empty.status_code == 422
+    sign_in(client, "auditor")
+    with (DATA / "small_book.csv").open("rb") as book:
+        refused = client.post(
+            "/import/stream", data={"csrf_token": token_in(client.get("/").text)},
+            files={"files": ("small_book.csv", book, "text/csv")},
+        )  # fmt: skip
+    assert refused.status_code == 403 and "IMPORT_LOAN" in refused.text
 
 
 # --- languages, static files -----------------------------------------------------------------------

@@ -26,6 +26,8 @@ from greenfin.service.users import add_user
 from greenfin.store.schema import (
     audit_log,
     cerf_batches,
+    label_decisions,
+    loan_labels,
     pending_actions,
     report_snapshots,
     revaluations,
@@ -33,6 +35,7 @@ from greenfin.store.schema import (
 )
 from greenfin.web import i18n
 from tests.conftest import DATA, apply_cea_pledge, cjk_font_or_skip
+from tests.test_audit_chain import drop_append_only_triggers
 from tests.test_collateral import add_prices as store_prices
 from tests.test_web import client, token_in
 from tests.test_web import sign_in as web_sign_in
@@ -79,6 +82,14 @@ def sign_in(client: TestClient, username: str) -> str:
     return web_sign_in(client, username, PASSWORD)
 
 
+def user_states(engine: Engine) -> list[tuple[str, list[str], bool, int]]:
+    with engine.connect() as connection:
+        return [
+            (r.username, list(r.roles), bool(r.active), r.failed_logins)
+            for r in connection.execute(select(users).order_by(users.c.username))
+        ]
+
+
 def count(engine: Engine, table: Table) -> int:
     with engine.connect() as connection:
         return int(connection.execute(select(func.count()).select_from(table)).scalar_one())
@@ -92,6 +103,8 @@ PAGES = (
     ("/reports", "READ_REPORT", "auditor", "nobody", "监管报表"),
     ("/audit", "READ_AUDIT", "auditor", "officer", "审计日志"),
     ("/admin/users", "MANAGE_USER", "admin", "auditor", "用户管理"),
+    ("/admin/users/officer", "MANAGE_USER", "admin", "officer", "用户 officer"),
+    ("/review", "READ_LABEL", "checker", "nobody", "识别复核队列"),
 )
 
 
@@ -104,7 +117,8 @@ def test_each_page_renders_for_a_permitted_role_and_refuses_others(
     page = client.get(path)
     assert page.status_code == 200, page.text[:500]
     assert f"<h1>{title}</h1>" in page.text
-    assert f'href="{path}"' in page.text  # the navigation links the page for this role
+    if path != "/admin/users/officer":  # a user's own page is linked from the list, not the navigation
+        assert f'href="{path}"' in page.text  # the navigation links the page for this role
     assert "script-src 'self'" in page.headers["content-security-policy"]
     assert not re.search(r"<script>(?!\s*$)", page.text)  # no inline script
     sign_in(client, refused)
@@ -144,26 +158,32 @@ FORMS: tuple[tuple[str, str, dict[str, str]], ...] = (
     ("/reports/stats", "auditor", {"date": "2025-03-31", "format": "xlsx"}),
     ("/reports/disclosure", "auditor", {"year": "2024", "format": "html"}),
     ("/admin/users", "admin", {"username": "eve", "password": "long-enough-1", "roles": "viewer"}),
+    ("/admin/users/officer/roles", "admin", {"roles": "viewer"}),
+    ("/admin/users/officer/active", "admin", {"active": "0"}),
+    ("/admin/users/officer/unlock", "admin", {}),
+    ("/review/T-0002/confirm", "officer", {"reason": "核实无误"}),
 )
+
+
+TABLES = (revaluations, cerf_batches, pending_actions, report_snapshots, users, label_decisions, audit_log)
 
 
 def test_every_form_without_the_csrf_token_is_refused_and_changes_nothing(
     client: TestClient, engine: Engine
 ) -> None:
     pledge_book(engine)
-    before = {
-        t.name: count(engine, t)
-        for t in (revaluations, cerf_batches, pending_actions, report_snapshots, users)
-    }
+    before = {t.name: count(engine, t) for t in TABLES}
+    accounts = user_states(engine)
     for path, role, form in FORMS:
         sign_in(client, role)
         assert client.post(path, data=form).status_code == 403, path
         assert client.post(path, data={**form, "csrf_token": "wrong"}).status_code == 403, path
-    after = {
-        t.name: count(engine, t)
-        for t in (revaluations, cerf_batches, pending_actions, report_snapshots, users)
+    after = {t.name: count(engine, t) for t in TABLES}
+    assert {k: v for k, v in after.items() if k != "audit_log"} == {
+        k: v for k, v in before.items() if k != "audit_log"
     }
-    assert after == before
+    assert after["audit_log"] == before["audit_log"] + len(FORMS)  # one sign-in each, nothing else
+    assert user_states(engine) == accounts
 
 
 # --- collateral ----------------------------------------------------------------------------------
@@ -308,7 +328,13 @@ def test_reports_download_in_every_format(client: TestClient, engine: Engine) ->
     with zipfile.ZipFile(io.BytesIO(archive.content)) as opened:
         names = opened.namelist()
         assert names and all(n.endswith(".csv") for n in names)
-    assert count(engine, report_snapshots) == 4
+    assert count(engine, report_snapshots) == 0  # the auditor reads: nothing is kept or written
+    officer_csrf = sign_in(client, "officer")
+    kept = client.post(
+        "/reports/stats", data={"date": "2025-03-31", "format": "html", "csrf_token": officer_csrf}
+    )
+    assert kept.status_code == 200 and count(engine, report_snapshots) == 1  # one who makes reports keeps it
+    csrf = sign_in(client, "auditor")
     expected = {"html": "text/html", "xlsx": XLSX}
     for fmt, kind in expected.items():
         response = client.post(
@@ -343,6 +369,7 @@ def test_the_audit_page_shows_records_pages_and_a_broken_chain(client: TestClien
     assert len(rows) == min(total, 50) and int(rows[0]) == total  # newest first
     assert "import" in html and "tester" in html
     with engine.begin() as connection:
+        drop_append_only_triggers(connection)  # as an administrator could, before editing the log
         first = connection.execute(select(func.min(audit_log.c.id))).scalar_one()
         connection.execute(update(audit_log).where(audit_log.c.id == first).values(actor="someone-else"))
     html = client.get("/audit").text
@@ -399,3 +426,157 @@ def test_an_admin_adds_a_user_who_can_then_sign_in(client: TestClient, engine: E
         "/login", data={"username": "zhang", "password": "long-enough-1", "csrf_token": token_in(login.text)}
     )
     assert signed.status_code == 303
+
+
+def audited(engine: Engine, action: str, entity_id: str) -> list[dict[str, object]]:
+    with engine.connect() as connection:
+        return [
+            dict(r)
+            for r in connection.execute(
+                select(audit_log.c.actor, audit_log.c.detail).where(
+                    audit_log.c.action == action, audit_log.c.entity_id == entity_id
+                )
+            ).mappings()
+        ]
+
+
+def test_an_admin_edits_roles_deactivates_reactivates_and_unlocks(client: TestClient, engine: Engine) -> None:
+    csrf = sign_in(client, "admin")
+    listing = client.get("/admin/users").text
+    assert 'href="/admin/users/officer"' in listing and 'action="/admin/users/officer/active"' in listing
+    assert 'action="/admin/users/admin/active"' not in listing  # no button to deactivate oneself
+    page = client.get("/admin/users/officer").text
+    assert 'id="roles-form"' in page and 'value="officer" checked' in page
+    done = client.post(
+        "/admin/users/officer/roles", data={"roles": ["officer", "viewer"], "csrf_token": csrf}
+    )
+    assert done.status_code == 303 and done.headers["location"] == "/admin/users?done=roles&user=officer"
+    assert "已修改角色：officer" in client.get(done.headers["location"]).text
+    assert audited(engine, "update_roles", "officer") == [
+        {"actor": "admin", "detail": {"before": ["officer"], "after": ["officer", "viewer"]}}
+    ]
+    none = client.post("/admin/users/officer/roles", data={"csrf_token": csrf})
+    assert none.status_code == 422 and "至少选择一个角色" in none.text
+    bad = client.post("/admin/users/officer/roles", data={"roles": "root", "csrf_token": csrf})
+    assert bad.status_code == 422 and "未知角色" in bad.text
+    missing = client.post("/admin/users/ghost/roles", data={"roles": "viewer", "csrf_token": csrf})
+    assert missing.status_code == 404
+    # an admin keeps their own admin role and account
+    own = client.post("/admin/users/admin/roles", data={"roles": "viewer", "csrf_token": csrf})
+    assert own.status_code == 422 and "不能移除自己的管理员角色" in own.text
+    self_off = client.post("/admin/users/admin/active", data={"active": "0", "csrf_token": csrf})
+    assert self_off.status_code == 422 and "不能停用自己的账户" in self_off.text
+    assert user_states(engine)[0] == ("admin", ["admin"], True, 0)
+    # deactivated: cannot sign in; reactivated: can again
+    off = client.post("/admin/users/checker/active", data={"active": "0", "csrf_token": csrf})
+    assert off.status_code == 303 and "done=deactivated" in off.headers["location"]
+    assert audited(engine, "deactivate", "checker")[0]["actor"] == "admin"
+    client.cookies.clear()
+    login = client.get("/login")
+    refused = client.post(
+        "/login", data={"username": "checker", "password": PASSWORD, "csrf_token": token_in(login.text)}
+    )
+    assert refused.status_code == 401
+    csrf = sign_in(client, "admin")
+    on = client.post("/admin/users/checker/active", data={"active": "1", "csrf_token": csrf})
+    assert on.status_code == 303 and "done=reactivated" in on.headers["location"]
+    assert audited(engine, "reactivate", "checker")[0]["actor"] == "admin"
+    # five wrong passwords lock an account; the admin unlocks it before the 15 minutes are up
+    client.cookies.clear()
+    for _ in range(5):
+        login = client.get("/login")
+        client.post(
+            "/login",
+            data={"username": "auditor", "password": "wrong-one", "csrf_token": token_in(login.text)},
+        )
+    login = client.get("/login")
+    locked = client.post(
+        "/login", data={"username": "auditor", "password": PASSWORD, "csrf_token": token_in(login.text)}
+    )
+    assert locked.status_code == 423
+    csrf = sign_in(client, "admin")
+    row = re.search(r'<tr id="user-auditor">.*?</tr>', client.get("/admin/users").text, re.S)
+    assert row and "锁定至" in row.group(0) and 'action="/admin/users/auditor/unlock"' in row.group(0)
+    unlocked = client.post("/admin/users/auditor/unlock", data={"csrf_token": csrf})
+    assert unlocked.status_code == 303 and "done=unlocked" in unlocked.headers["location"]
+    assert audited(engine, "unlock", "auditor")[0]["actor"] == "admin"
+    client.cookies.clear()
+    sign_in(client, "auditor")  # signs in again at once
+    # nobody but a user manager may do any of it
+    csrf = sign_in(client, "auditor")
+    for path, form in (("/admin/users/checker/roles", {"roles": "admin"}), ("/admin/users/checker/active", {"active": "0"}),
+                       ("/admin/users/auditor/unlock", {})):  # fmt: skip
+        denied = client.post(path, data={**form, "csrf_token": csrf})
+        assert denied.status_code == 403 and "MANAGE_USER" in denied.text, path
+    assert ("checker", ["checker"], True, 1) in user_states(engine)  # 1: the refused sign-in while off
+
+
+def test_the_service_refuses_user_changes_by_a_non_admin(engine: Engine) -> None:
+    from greenfin.service.users import PermissionDenied, set_active, set_roles, unlock
+
+    add_user(engine, "boss", PASSWORD, ["admin"], actor="tester")
+    add_user(engine, "clerk", PASSWORD, ["officer"], actor="tester")
+    with pytest.raises(PermissionDenied):
+        set_roles(engine, "clerk", ["admin"], actor="clerk")
+    with pytest.raises(PermissionDenied):
+        set_active(engine, "boss", False, actor="clerk")
+    with pytest.raises(PermissionDenied):
+        unlock(engine, "boss", actor="clerk")
+    assert set_roles(engine, "clerk", ["viewer", "officer"], actor="boss") == ["officer", "viewer"]
+
+
+# --- identification review queue ------------------------------------------------------------------
+
+
+def test_the_review_queue_shows_undecided_labels_with_evidence_and_confirms(
+    client: TestClient, engine: Engine
+) -> None:
+    # T-0001 made ambiguous by hand: a label that needs review is overridden, never confirmed as is
+    with engine.begin() as connection:
+        connection.execute(
+            update(loan_labels)
+            .where(loan_labels.c.loan_id == "T-0001")
+            .values(status="needs_review", confidence=0.5)
+        )
+    csrf = sign_in(client, "officer")
+    html = client.get("/review").text
+    assert 'href="/review"' in html  # in the navigation
+    assert re.findall(r'<tr id="review-([^"]+)">', html) == ["T-0001", "T-0002"]  # needs review first
+    assert "待人工认定 2 笔" in html and "2,000.00" in html
+    t2 = re.search(r'<tr id="review-T-0002">.*?</tr>', html, re.S)
+    assert t2 and "绿色待确认" in t2.group(0) and "3.2.2.2" in t2.group(0)
+    assert '<span class="chip">屋顶分布式光伏</span>' in t2.group(0)  # the evidence: matched phrases
+    assert 'action="/review/T-0002/confirm"' in t2.group(0)
+    assert 'href="/loans/T-0002#override-form"' in t2.group(0)
+    t1 = re.search(r'<tr id="review-T-0001">.*?</tr>', html, re.S)
+    assert t1 and "/confirm" not in t1.group(0) and "#override-form" in t1.group(0)
+    only = client.get("/review", params={"kind": "unconfirmed_green"}).text
+    assert re.findall(r'<tr id="review-([^"]+)">', only) == ["T-0002"]
+    refused = client.post("/review/T-0001/confirm", data={"reason": "看过了", "csrf_token": csrf})
+    assert refused.status_code == 422 and "需人工复核的结果不能直接确认" in refused.text
+    blank = client.post("/review/T-0002/confirm", data={"reason": " ", "csrf_token": csrf})
+    assert blank.status_code == 422 and "必须填写理由" in blank.text
+    done = client.post(
+        "/review/T-0002/confirm",
+        data={"reason": "屋顶光伏，材料齐全", "kind": "", "page": "1", "csrf_token": csrf},
+    )
+    assert done.status_code == 303 and done.headers["location"] == "/review?kind=&page=1&confirmed=T-0002"
+    after = client.get(done.headers["location"]).text
+    assert "已确认系统识别结果：T-0002" in after and re.findall(r'<tr id="review-([^"]+)">', after) == [
+        "T-0001"
+    ]
+    with engine.connect() as connection:
+        decision = connection.execute(select(label_decisions)).mappings().one()
+    assert (
+        decision["loan_id"] == "T-0002" and decision["action"] == "confirm" and decision["actor"] == "officer"
+    )
+    assert audited(engine, "label_confirm", "T-0002")[0]["actor"] == "officer"
+    # a checker sees the queue but has no confirm button and may not confirm
+    csrf = sign_in(client, "checker")
+    html = client.get("/review").text
+    assert "T-0001" in html and "/confirm" not in html and "#override-form" not in html
+    denied = client.post("/review/T-0001/confirm", data={"reason": "x", "csrf_token": csrf})
+    assert denied.status_code == 403 and "CONFIRM_LABEL" in denied.text
+    client.get("/lang/en")
+    english = client.get("/review").text
+    assert "<h1>Identification review queue</h1>" in english and "Needs review" in english

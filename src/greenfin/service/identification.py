@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, func, insert, select, update
+from sqlalchemy import Connection, Engine, Table, case, func, insert, select, update
 
 from greenfin.model.problems import ValueProblem
 from greenfin.reference.catalogues import catalogue
@@ -201,3 +201,57 @@ def loan_label(engine: Engine, loan_id: str) -> dict[str, Any]:
             "engine": _latest_label(connection, loan_id),
             "decision": _latest(connection, label_decisions, "id", loan_id),
         }
+
+
+#: An engine label below this confidence goes to the review queue even when it says green or not green
+#: (a sound-alike reading keeps 0.8 of its confidence; a winner close to its rival scores below 0.6).
+REVIEW_CONFIDENCE = Decimal("0.8")
+#: Why a loan is in the review queue, in the order the queue shows them.
+REVIEW_KINDS = ("needs_review", "low_confidence", "unconfirmed_green")
+
+
+def review_queue(
+    engine: Engine, *, kind: str = "", page: int = 1, size: int = 20
+) -> tuple[list[dict[str, Any]], int]:
+    """The loans whose label waits for a person, a page of them, and how many there are.
+
+    A loan is in the queue when nobody has decided on it yet (a confirmation or an approved
+    override settles it for good: decisions survive re-runs) and the engine's latest label either
+    says ``needs_review`` (mixed use, a close rival, missing data, a text too short), or is less
+    sure than :data:`REVIEW_CONFIDENCE`, or says green: a green label counts in the statistics and
+    the CERF batch, so a person confirms it.  ``kind`` keeps one of :data:`REVIEW_KINDS`.  Each row
+    carries the stored label with its evidence and ``kind``, the reason it is queued.
+    """
+    latest = select(func.max(loan_labels.c.run_id)).scalar_subquery()
+    decided = select(label_decisions.c.loan_id).where(label_decisions.c.loan_id == loan_labels.c.loan_id)
+    why = case(
+        (loan_labels.c.status == "needs_review", "needs_review"),
+        (loan_labels.c.confidence < REVIEW_CONFIDENCE, "low_confidence"),
+        (loan_labels.c.status == "green", "unconfirmed_green"),
+        else_=None,
+    )
+    rank = case(
+        (loan_labels.c.status == "needs_review", 0),
+        (loan_labels.c.confidence < REVIEW_CONFIDENCE, 1),
+        else_=2,
+    )
+    query = (
+        select(
+            loan_labels, why.label("kind"), loans.c.purpose, loans.c.balance_fen, loans.c.currency,
+            borrowers.c.name.label("borrower_name"),
+        )
+        .select_from(loan_labels.join(loans).join(borrowers))
+        .where(loan_labels.c.run_id == latest, ~decided.exists(), why.is_not(None))
+    )  # fmt: skip
+    if kind in REVIEW_KINDS:
+        query = query.where(why == kind)
+    with engine.connect() as connection:
+        total = int(connection.execute(select(func.count()).select_from(query.subquery())).scalar_one())
+        rows = connection.execute(
+            query.order_by(rank, loan_labels.c.loan_id).limit(size).offset((page - 1) * size)
+        ).mappings()
+        found = [dict(row) for row in rows]
+    for row in found:
+        if isinstance(row["evidence"], str):  # a JSON column read back as text on some drivers
+            row["evidence"] = json.loads(row["evidence"])
+    return found, total

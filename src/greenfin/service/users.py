@@ -9,10 +9,11 @@ password.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Connection, Engine, insert, select
+from sqlalchemy import Connection, Engine, insert, select, update
 
 from greenfin.service import audit
 from greenfin.store.schema import users
@@ -90,3 +91,91 @@ def require(connection: Connection, actor: str, needed: Iterable[str], action_zh
     row = connection.execute(select(users.c.roles, users.c.active).where(users.c.username == actor)).first()
     if row is None or not row.active or allowed.isdisjoint(row.roles):
         raise PermissionDenied(actor, sorted(set(needed)), action_zh)
+
+
+class UserProblem(ValueError):
+    """A user change that cannot be made (unknown user or role, or an admin locking themself out)."""
+
+
+def _manager(connection: Connection, actor: str | None, action_zh: str) -> str:
+    """The acting user's name, checked to hold MANAGE_USER: the service refuses whoever the caller is.
+
+    The page checks the permission too; checking here as well keeps the CLI or any other caller
+    from changing accounts without it.
+    """
+    from greenfin.service.permissions import permissions_of  # permissions imports nothing of ours
+
+    who = audit.current_actor(actor)
+    row = connection.execute(select(users.c.roles, users.c.active).where(users.c.username == who)).first()
+    if row is None or not row.active or "MANAGE_USER" not in permissions_of(row.roles):
+        raise PermissionDenied(who, ["admin"], action_zh)
+    return who
+
+
+def _target(connection: Connection, username: str) -> Any:
+    row = connection.execute(
+        select(users.c.roles, users.c.active, users.c.failed_logins, users.c.locked_until).where(
+            users.c.username == username
+        )
+    ).first()
+    if row is None:
+        raise UserProblem(f"用户 {username} 不存在 / no user {username}")
+    return row
+
+
+def set_roles(engine: Engine, username: str, roles: Iterable[str], *, actor: str | None = None) -> list[str]:
+    """Replace a user's roles (at least one, all known); an admin cannot drop their own admin role,
+    so the last admin cannot lock everyone out of user management by accident."""
+    wanted = sorted(set(roles))
+    unknown = [r for r in wanted if r not in ROLES]
+    if unknown:
+        raise UserProblem(f"未知角色 {unknown} / unknown roles {unknown}")
+    if not wanted:
+        raise UserProblem("请至少选择一个角色 / choose at least one role")
+    with engine.begin() as connection:
+        who = _manager(connection, actor, "修改用户角色")
+        old = sorted(_target(connection, username).roles)
+        if username == who and "admin" in old and "admin" not in wanted:
+            raise UserProblem("不能移除自己的管理员角色 / you cannot remove your own admin role")
+        if old == wanted:
+            return wanted
+        connection.execute(update(users).where(users.c.username == username).values(roles=wanted))
+        audit.record(
+            connection, actor=who, action="update_roles", entity="user", entity_id=username,
+            detail={"before": old, "after": wanted},
+        )  # fmt: skip
+    return wanted
+
+
+def set_active(engine: Engine, username: str, active: bool, *, actor: str | None = None) -> None:
+    """Deactivate (sign-in and sessions refused) or reactivate a user; never one's own account.
+
+    Nothing is deleted: the audit log names users, so an account that leaves is deactivated.
+    """
+    with engine.begin() as connection:
+        who = _manager(connection, actor, "停用或启用用户")
+        row = _target(connection, username)
+        if username == who and not active:
+            raise UserProblem("不能停用自己的账户 / you cannot deactivate your own account")
+        if bool(row.active) == active:
+            return
+        connection.execute(update(users).where(users.c.username == username).values(active=active))
+        audit.record(
+            connection, actor=who, action="reactivate" if active else "deactivate", entity="user",
+            entity_id=username, detail={"active": active},
+        )  # fmt: skip
+
+
+def unlock(engine: Engine, username: str, *, actor: str | None = None) -> None:
+    """Lift a lockout after wrong passwords (and reset the count) before its 15 minutes are up."""
+    with engine.begin() as connection:
+        who = _manager(connection, actor, "解锁用户")
+        row = _target(connection, username)
+        connection.execute(
+            update(users).where(users.c.username == username).values(failed_logins=0, locked_until=None)
+        )
+        audit.record(
+            connection, actor=who, action="unlock", entity="user", entity_id=username,
+            detail={"failed_logins": row.failed_logins, "locked_until": None if row.locked_until is None
+                    else row.locked_until.isoformat()},
+        )  # fmt: skip

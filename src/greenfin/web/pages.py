@@ -22,11 +22,13 @@ import datetime as dt
 import hmac
 import json
 import mimetypes
-import re
+import queue
 import secrets
 import shutil
 import tempfile
-from collections.abc import Callable, Coroutine, Iterable
+import threading
+import time
+from collections.abc import Callable, Coroutine, Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -34,29 +36,44 @@ from typing import Annotated, Any
 from urllib.parse import quote, urlsplit
 
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, Request, Response, UploadFile
-from fastapi.responses import FileResponse, HTMLResponse, PlainTextResponse, RedirectResponse
+from fastapi.responses import (
+    FileResponse,
+    HTMLResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    StreamingResponse,
+)
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
-from sqlalchemy import Engine, and_, case, func, or_, select
+from sqlalchemy import Engine, and_, func, or_, select
 
-from greenfin.api.security import COOKIE, Signer, current_session, need, principal, start_session
+from greenfin.api.security import (
+    COOKIE,
+    Signer,
+    client_address,
+    current_session,
+    need,
+    principal,
+    start_session,
+)
 from greenfin.benefits.indicators import BY_KEY as INDICATORS
 from greenfin.benefits.registry import methodology
 from greenfin.ingest.issues import ImportIssue, ImportRejected
 from greenfin.model.problems import ValueProblem
 from greenfin.reference.factors import DEFAULT_POLICY
 from greenfin.service import approvals, identification
+from greenfin.service import loans as loan_service
 from greenfin.service.auth import LoginRefused, Principal, login, session_principal
 from greenfin.service.benefits import loan_benefits
 from greenfin.service.collateral import STATE_ZH
 from greenfin.service.green_book import book_summary
 from greenfin.service.importing import ImportSummary, import_files
+from greenfin.service.uploads import upload_name
 from greenfin.store.paging import page_of
 from greenfin.store.schema import (
     borrowers,
+    cerf_batches,
     collateral_alerts,
-    label_decisions,
-    loan_labels,
     loans,
     pledge_loans,
     pledges,
@@ -170,12 +187,11 @@ def _engine(request: Request) -> Engine:
     return engine
 
 
-def _render(
-    request: Request, name: str, who: Principal | None, status_code: int = 200, **context: Any
-) -> HTMLResponse:
+def _context(request: Request, who: Principal | None, **context: Any) -> dict[str, Any]:
+    """What every template gets: the language and its labels, the user, the CSRF token, helpers."""
     lang = _lang(request)
     session = current_session(request)
-    values = {
+    return {
         "lang": lang,
         "t": translator(lang),
         "pick": lambda message: pick(str(message), lang),
@@ -189,6 +205,12 @@ def _render(
         "colon": ": " if lang == "en" else "：",
         **context,
     }
+
+
+def _render(
+    request: Request, name: str, who: Principal | None, status_code: int = 200, **context: Any
+) -> HTMLResponse:
+    values = _context(request, who, **context)
     response: HTMLResponse = templates.TemplateResponse(request, name, values, status_code=status_code)
     return response
 
@@ -249,18 +271,16 @@ def login_submit(
             username=username,
         )
     try:
-        who = login(_engine(request), username.strip(), password)
-    except LoginRefused as exc:
+        who = login(_engine(request), username.strip(), password, address=client_address(request))
+    except LoginRefused as exc:  # 401, 423 locked, or 429 throttled with its Retry-After
         message = pick(str(exc), lang)
         if exc.locked and "锁定" not in str(exc):  # the service's own message may say so already
             message += (". " if lang == "en" else "。") + translate("login_locked", lang)
-        return _login_page(
-            request,
-            status_code=423 if exc.locked else 401,
-            message=message,
-            next_url=target,
-            username=username,
+        refused = _login_page(
+            request, status_code=exc.status, message=message, next_url=target, username=username
         )
+        refused.headers.update(exc.headers)
+        return refused
     response = RedirectResponse(target, status_code=303)
     signer: Signer = request.app.state.signer
     start_session(response, request, signer, who.username)
@@ -270,7 +290,11 @@ def login_submit(
 
 @router.post("/logout")
 def logout(request: Request, who: Annotated[Principal, Depends(principal)]) -> Response:
-    """End the session (a POST with the CSRF token, so another site cannot sign a user out)."""
+    """End the session (a POST with the CSRF token, so another site cannot sign a user out), on the
+    server too: deleting the cookie alone would leave a copy of it valid until it expires."""
+    from greenfin.api.security import end_session
+
+    end_session(request, who)
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(COOKIE)
     return response
@@ -398,56 +422,107 @@ def dashboard(
             ],
         },
     }
+    charts["benefits"] = {
+        "names": [
+            f"{translate('co2_reduced', lang)} (tCO2e/{translate('per_year', lang)})",
+            f"{translate('coal_saved', lang)} (tce/{translate('per_year', lang)})",
+        ],
+        "values": [round(figures.co2_t, 2), round(figures.coal_tce, 2)],
+        "unit": translate("tonnes_a_year", lang),
+        "empty": translate("no_benefits_yet", lang),
+    }
+    engine = _engine(request)
+    if "READ_CERF" in who.permissions:
+        charts["cerf"] = {**cerf_by_quarter(engine), "labels": {
+            key: translate(key, lang) for key in ("cerf_principal", "cerf_facility", "cerf_co2", "wan_yuan")
+        }, "co2_unit": "tCO2e/" + translate("per_year", lang), "empty": translate("no_cerf_batches", lang)}  # fmt: skip
+    if "READ_PLEDGE" in who.permissions:
+        charts["alerts"] = {**alerts_by_run(engine), "labels": {
+            key: translate(key, lang) for key in ("kind_warning", "kind_liquidation", "loans_unit")
+        }, "empty": translate("no_revaluation", lang)}  # fmt: skip
     return _render(request, "dashboard.html", who, figures=figures, charts=charts, policy=DEFAULT_POLICY.name)
+
+
+#: Quarters and revaluation runs the dashboard's charts draw.
+CHART_QUARTERS = 8
+CHART_ALERT_RUNS = 12
+
+
+def cerf_by_quarter(engine: Engine) -> dict[str, list[Any]]:
+    """The stored CERF batches of the latest quarters, each quarter's latest revision: eligible
+    principal and facility (万元) and the CO2e they reduce (tCO2e a year)."""
+    latest = (
+        select(cerf_batches.c.quarter, func.max(cerf_batches.c.revision).label("revision"))
+        .group_by(cerf_batches.c.quarter)
+        .subquery("latest")
+    )
+    query = (
+        select(cerf_batches)
+        .join(latest, and_(latest.c.quarter == cerf_batches.c.quarter, latest.c.revision == cerf_batches.c.revision))
+        .order_by(cerf_batches.c.quarter.desc())
+        .limit(CHART_QUARTERS)
+    )  # fmt: skip
+    with engine.connect() as connection:
+        rows = list(connection.execute(query).mappings())[::-1]
+    return {
+        "quarters": [f"{r['quarter']} r{r['revision']}" for r in rows],
+        "loans": [r["loans"] for r in rows],
+        "principal": [round(r["principal_fen"] / 1_000_000, 2) for r in rows],
+        "facility": [round(r["facility_fen"] / 1_000_000, 2) for r in rows],
+        "co2": [float(r["co2_reduced_t"]) for r in rows],
+    }
+
+
+def alerts_by_run(engine: Engine) -> dict[str, list[Any]]:
+    """The pledges in warning and below the liquidation line at each of the latest revaluations."""
+    with engine.connect() as connection:
+        rows = list(
+            connection.execute(
+                select(revaluations.c.id, revaluations.c.day, revaluations.c.warnings, revaluations.c.liquidations)
+                .order_by(revaluations.c.id.desc())
+                .limit(CHART_ALERT_RUNS)
+            ).mappings()
+        )[::-1]  # fmt: skip
+    return {
+        "days": [f"{r['day'].isoformat()} #{r['id']}" for r in rows],
+        "warnings": [r["warnings"] for r in rows],
+        "liquidations": [r["liquidations"] for r in rows],
+    }
 
 
 # --- loans -------------------------------------------------------------------------------------
 
 
-def _latest_run(engine: Engine) -> int | None:
-    with engine.connect() as connection:
-        value = connection.execute(select(func.max(loan_labels.c.run_id))).scalar()
-    return None if value is None else int(value)
+#: The columns the loan book sorts by (``sort=balance``, ``sort=-balance``): a whitelist, so a
+#: query string never names SQL.  Sorting by loan id pages on its index; the others sort the book.
+SORT_KEYS = ("loan_id", "borrower", "amount", "balance", "start_date", "status", "item")
 
 
 def loan_rows(
-    engine: Engine, *, q: str = "", status: str = "", descending: bool = False, page: int = 1, size: int = 20
-) -> tuple[list[dict[str, Any]], int]:
+    engine: Engine, *, q: str = "", status: str = "", descending: bool = False, page: int = 1, size: int = 20,
+    sort: str = "loan_id",
+) -> tuple[list[dict[str, Any]], int]:  # fmt: skip
     """A page of the book with the label that counts (the officer's latest decision, else the engine's).
 
     The same rule as ``service.green_book``, done in SQL so that a page of a million-loan book
-    reads one page of rows.
+    reads one page of rows.  ``sort`` is one of :data:`SORT_KEYS`; ties go by loan id, so the
+    pages never overlap.
     """
-    run_id = _latest_run(engine)
-    label = loan_labels.alias("label")
-    last = (
-        select(label_decisions.c.loan_id, func.max(label_decisions.c.id).label("id"))
-        .group_by(label_decisions.c.loan_id)
-        .subquery("last_decision")
-    )
-    decision = label_decisions.alias("decision")
-    joined = (
-        loans.join(borrowers)
-        .outerjoin(label, and_(label.c.loan_id == loans.c.loan_id, label.c.run_id == (run_id or -1)))
-        .outerjoin(last, last.c.loan_id == loans.c.loan_id)
-        .outerjoin(decision, decision.c.id == last.c.id)
-    )
-    decided = decision.c.id.is_not(None)
-    effective = case((decided, decision.c.status), else_=label.c.status)
+    with engine.connect() as connection:
+        run_id = loan_service.latest_run(connection)
+    force = loan_service.label_in_force(loans.join(borrowers), run_id)
+    joined, effective, item, decided = force.joined, force.status, force.item_code, force.decided
     query = select(
         loans.c.loan_id, loans.c.purpose, loans.c.amount_fen, loans.c.balance_fen, loans.c.currency,
-        borrowers.c.name.label("borrower_name"), effective.label("status"),
-        case((decided, decision.c.item_code), else_=label.c.item_code).label("item_code"),
+        loans.c.start_date, borrowers.c.name.label("borrower_name"), effective.label("status"), item.label("item_code"),
         decided.label("decided"),
     ).select_from(joined)  # fmt: skip
+    columns: dict[str, Any] = {
+        "borrower": borrowers.c.name, "amount": loans.c.amount_fen, "balance": loans.c.balance_fen,
+        "start_date": loans.c.start_date, "status": effective, "item": item,
+    }  # fmt: skip
     if q:
-        query = query.where(
-            or_(
-                loans.c.loan_id.contains(q, autoescape=True),
-                borrowers.c.name.contains(q, autoescape=True),
-                loans.c.purpose.contains(q, autoescape=True),
-            )
-        )
+        query = query.where(loan_service.like_any(q, loans.c.loan_id, borrowers.c.name, loans.c.purpose))
     if status == "none":
         query = query.where(effective.is_(None))
     elif status in STATUSES:
@@ -457,10 +532,15 @@ def loan_rows(
             total = int(connection.execute(select(func.count()).select_from(loans)).scalar_one())
         else:
             total = int(connection.execute(select(func.count()).select_from(query.subquery())).scalar_one())
-        window = page_of(
-            query, loans.c.loan_id, descending=descending, size=size, offset=(page - 1) * size,
-            filtered=bool(q) or status in (*STATUSES, "none"),
-        )  # fmt: skip
+        column = columns.get(sort)
+        if column is None:
+            window = page_of(
+                query, loans.c.loan_id, descending=descending, size=size, offset=(page - 1) * size,
+                filtered=bool(q) or status in (*STATUSES, "none"),
+            )  # fmt: skip
+        else:
+            order = column.desc() if descending else column.asc()
+            window = query.order_by(order.nulls_last(), loans.c.loan_id).limit(size).offset((page - 1) * size)
         rows = connection.execute(window).mappings()
         return [dict(r) for r in rows], total
 
@@ -475,16 +555,25 @@ def loan_list(
     page: int = Query(1, ge=1, le=1_000_000),
     size: int = Query(20, ge=1, le=200),
 ) -> Response:
-    """The loan book: search, filter by the label that counts, sort by loan id, pages."""
+    """The loan book: search, filter by the label that counts, sort by a column (its header is a
+    link that keeps the search, the filter and the page size), pages."""
     q = q.strip()
     status = status if status in STATUSES else ""
-    descending = sort == "-loan_id"
-    rows, total = loan_rows(_engine(request), q=q, status=status, descending=descending, page=page, size=size)
+    descending = sort.startswith("-")
+    key = sort.removeprefix("-")
+    if key not in SORT_KEYS:
+        key, descending = "loan_id", False
+    rows, total = loan_rows(
+        _engine(request), q=q, status=status, descending=descending, page=page, size=size, sort=key
+    )
     pages = max(1, -(-total // size))
-    keep = {"q": q, "status": status, "sort": "-loan_id" if descending else "loan_id", "size": size}
+    chosen = f"-{key}" if descending else key
+    keep = {"q": q, "status": status, "sort": chosen, "size": size}
+    filters = {"q": q, "status": status, "size": size}
     return _render(
         request, "loans.html", who, rows=rows, total=total, page=page, pages=pages, size=size, q=q,
-        status=status, descending=descending, statuses=STATUSES, sizes=PAGE_SIZES, keep=keep,
+        status=status, descending=descending, statuses=STATUSES, sizes=PAGE_SIZES, keep=keep, sort_key=key,
+        sort=chosen, sort_keys=SORT_KEYS, filters=filters,
     )  # fmt: skip
 
 
@@ -709,8 +798,7 @@ def reject_action(
 
 def _safe_name(name: str | None, index: int, taken: set[str]) -> str:
     """The upload's own file name (the error table shows it), stripped of any directory part."""
-    base = re.sub(r"[\x00-\x1f/\\:]", "_", Path((name or "").replace("\\", "/")).name).strip(" .")
-    base = base[:120] or f"upload-{index}"
+    base = upload_name(name, f"upload-{index}")
     if base in taken:
         base = f"{index}-{base}"
     taken.add(base)
@@ -767,3 +855,119 @@ def import_upload(
         except ImportRejected as exc:
             return _import_page(request, who, status_code=422, issues=exc.issues, total=exc.total)
     return _import_page(request, who, summary=summary)
+
+
+#: The least time between two progress lines of a streamed import, and the longest silence (a
+#: line saying the import is still working, e.g. while indexes are rebuilt and the commit runs).
+PROGRESS_EVERY = 0.2
+HEARTBEAT = 5.0
+
+
+def _ndjson(event: dict[str, Any]) -> bytes:
+    return (json.dumps(event, ensure_ascii=False, default=str) + "\n").encode()
+
+
+def _run_import(
+    engine: Engine, folder: Path, paths: list[Path], actor: str, events: queue.Queue[dict[str, Any] | None]
+) -> None:
+    """The import, in its own thread: progress lines into ``events``, then the outcome, then None.
+
+    It runs to its end even when the browser goes away, so an upload is imported whole or not at
+    all (the service's one transaction), never cut off half-way; it removes the uploads itself.
+    """
+    last = 0.0
+
+    def progress(done: int, total: int, rows: int) -> None:
+        nonlocal last
+        now = time.monotonic()
+        if now - last >= PROGRESS_EVERY or done >= total:
+            last = now
+            events.put({"event": "progress", "bytes": done, "total": total, "rows": rows})
+
+    try:
+        summary = import_files(engine, paths, actor=actor, progress=progress)
+        events.put({"event": "done", "summary": summary})
+    except ImportRejected as exc:
+        events.put({"event": "rejected", "issues": exc.issues, "total": exc.total})
+    except Exception as exc:  # reported to the browser; the transaction has rolled back
+        events.put({"event": "error", "message": str(exc)})
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+        events.put(None)
+
+
+def _import_lines(
+    request: Request, who: Principal, events: queue.Queue[dict[str, Any] | None]
+) -> Iterator[bytes]:
+    """The streamed import's JSON lines: progress as it comes, then the outcome with its HTML (the
+    same partial template as the plain form's page, so both say the same in the same language)."""
+    lang = _lang(request)
+    while True:
+        try:
+            event = events.get(timeout=HEARTBEAT)
+        except queue.Empty:
+            yield _ndjson({"event": "working"})
+            continue
+        if event is None:
+            return
+        kind = event["event"]
+        if kind in ("start", "progress"):
+            yield _ndjson(event)
+            continue
+        if kind == "error":
+            yield _ndjson({"event": "error", "message": pick(event["message"], lang)})
+            continue
+        summary = event.get("summary")
+        issues = list(event.get("issues", ()))
+        html = templates.get_template("_import_result.html").render(
+            _context(request, who, summary=summary, issues=issues, total=event.get("total", 0))
+        )
+        if summary is not None:
+            yield _ndjson({"event": "done", "batch_id": summary.batch_id, "rows": summary.rows, "html": html})
+        else:
+            yield _ndjson({"event": "rejected", "problems": event["total"], "html": html})
+
+
+@router.post("/import/stream")
+def import_stream(
+    request: Request,
+    who: Annotated[Principal, Depends(need("IMPORT_LOAN"))],
+    files: Annotated[list[UploadFile], File()],
+) -> Response:
+    """The import for the page's script: JSON lines (``application/x-ndjson``) of progress, then the
+    outcome with the counts or the row-level error table as HTML.
+
+    The upload has arrived when this runs (the browser shows its own upload progress); the files
+    are written to a private temporary directory and the import runs in a thread whose progress
+    callback feeds this response, so nothing is shared between workers.  The plain ``POST
+    /import`` stays for browsers without JavaScript.
+    """
+    chosen = [upload for upload in files if upload.filename]
+    if not chosen:
+        message = {"event": "error", "message": translate("no_file", _lang(request))}
+        return Response(_ndjson(message), status_code=422, media_type="application/x-ndjson")
+    folder = Path(tempfile.mkdtemp(prefix="greenfin-upload-"))
+    try:
+        paths: list[Path] = []
+        taken: set[str] = set()
+        for index, upload in enumerate(chosen, 1):
+            path = folder / _safe_name(upload.filename, index, taken)
+            with path.open("wb") as out:
+                shutil.copyfileobj(upload.file, out)
+            paths.append(path)
+        events: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        size = sum(path.stat().st_size for path in paths)
+        events.put({"event": "start", "files": [path.name for path in paths], "total": size})
+        worker = threading.Thread(
+            target=_run_import, args=(_engine(request), folder, paths, who.username, events),
+            name="greenfin-import", daemon=True,
+        )  # fmt: skip
+        worker.start()
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    return StreamingResponse(
+        _import_lines(request, who, events),
+        media_type="application/x-ndjson",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )

@@ -1,4 +1,5 @@
-"""More pages: collateral revaluation, the CERF batch, the regulatory reports, the audit log, users.
+"""More pages: collateral revaluation, the CERF batch, the regulatory reports, the audit log, users,
+and the identification review queue.
 
 The same rules as ``web/pages.py``, whose helpers these routes reuse: each route names the one
 permission it needs with ``need(PERMISSION)`` (the API's check), every form carries the session's
@@ -15,35 +16,40 @@ import datetime as dt
 import io
 import tempfile
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Depends, Form, Query, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy import Engine, func, select
 
 from greenfin.api.security import need
-from greenfin.cerf.eligibility import CerfRules, decide
-from greenfin.reference.factors import DEFAULT_POLICY
+from greenfin.model.problems import ValueProblem
 from greenfin.reports.document import stats_document
 from greenfin.reports.render import FontMissing, render
-from greenfin.service import approvals
+from greenfin.service import approvals, cerf
 from greenfin.service.audit import verify_chain
 from greenfin.service.auth import Principal
 from greenfin.service.cerf import (
-    Batch,
     batch_history,
-    content_hash,
     quarter_days,
     run_batch,
-    write_disclosure,
-    write_verification,
 )
 from greenfin.service.collateral import LIVE, STATE_ZH, CollateralProblem, revalue
-from greenfin.service.green_book import green_book
+from greenfin.service.identification import REVIEW_CONFIDENCE, REVIEW_KINDS, review_queue
+from greenfin.service.identification import decide as decide_label
 from greenfin.service.reports import disclosure_report, stats_report
-from greenfin.service.users import ROLES, PermissionDenied, add_user
+from greenfin.service.users import (
+    ROLES,
+    PermissionDenied,
+    UserProblem,
+    add_user,
+    set_active,
+    set_roles,
+    unlock,
+)
 from greenfin.store.schema import (
     audit_log,
     cerf_batch_loans,
@@ -326,28 +332,6 @@ def cerf_submit(
     return RedirectResponse(f"/cerf?quarter={quarter}&done=proposed", status_code=303)
 
 
-def stored_batch(engine: Engine, batch_id: int) -> tuple[Batch | None, str]:
-    """The stored revision as a :class:`Batch` to write files from, or why it cannot be.
-
-    The decisions are computed again from the book, exactly as ``run_batch`` does, and used only
-    when their content hash equals the stored revision's: the files then say what was stored.
-    When the book has changed since, the batch must be run again (a new revision) first.
-    """
-    with engine.connect() as connection:
-        row = connection.execute(select(cerf_batches).where(cerf_batches.c.id == batch_id)).mappings().first()
-    if row is None:
-        return None, "no_batch"
-    rules = CerfRules()
-    first, last = quarter_days(row["quarter"])
-    book = [
-        loan for loan in green_book(engine, DEFAULT_POLICY, last.year) if first <= loan.start_date <= last
-    ]
-    decisions = [(loan, decide(loan, rules)) for loan in book]
-    if content_hash(decisions, rules) != row["content_hash"]:
-        return None, "batch_stale"
-    return Batch(row["id"], row["quarter"], row["revision"], False, row["amends"], decisions), ""
-
-
 @router.get("/cerf/{batch_id}/{name}")
 def cerf_file(
     request: Request,
@@ -361,25 +345,19 @@ def cerf_file(
     if name not in ("disclosure.xlsx", "verification.xlsx"):
         return _render(request, "not_found.html", who, 404, what=name)
     engine = _engine(request)
-    batch, why = stored_batch(engine, batch_id)
-    if batch is None:
+    try:
+        data, file_name = cerf.batch_file(engine, batch_id, name.removesuffix(".xlsx"))
+    except (cerf.BatchNotFound, cerf.BatchStale) as exc:
         with engine.connect() as connection:
             quarter = connection.execute(
                 select(cerf_batches.c.quarter).where(cerf_batches.c.id == batch_id)
             ).scalar()  # fmt: skip
-        status = 404 if why == "no_batch" else 409
+        status = 404 if isinstance(exc, cerf.BatchNotFound) else 409
+        why = "no_batch" if status == 404 else "batch_stale"
         return _cerf_page(
             request, who, quarter or _this_quarter(), status_code=status, error=translate(why, lang)
         )
-    stem = f"cerf_{batch.quarter}_r{batch.revision}_{name.removesuffix('.xlsx')}"
-    with tempfile.TemporaryDirectory(prefix="greenfin-cerf-") as folder:
-        path = Path(folder) / f"{stem}.xlsx"
-        if name == "disclosure.xlsx":
-            write_disclosure(batch, path)
-        else:
-            write_verification(engine, batch, path, int(batch.quarter[:4]))
-        data = path.read_bytes()
-    return _download(data, path.name, "xlsx")
+    return _download(data, file_name, "xlsx")
 
 
 # --- reports -------------------------------------------------------------------------------------
@@ -419,7 +397,10 @@ def reports_stats(
         return _reports_page(request, who, status_code=422, error=translate("bad_date", lang))
     if fmt not in ("xlsx", "csv", "html"):
         return _reports_page(request, who, status_code=422, error=translate("bad_format", lang))
-    stats = stats_report(_engine(request), day, actor=who.username)
+    # kept as a snapshot (a write, audited) only for those who may make reports; a read-only
+    # caller such as the auditor downloads the same figures without changing anything
+    keep = "CREATE_REPORT" in who.permissions
+    stats = stats_report(_engine(request), day, actor=who.username, store=keep)
     with tempfile.TemporaryDirectory(prefix="greenfin-report-") as folder:
         paths = render(stats_document(stats), fmt, Path(folder))
         if fmt == "csv":
@@ -443,7 +424,8 @@ def reports_disclosure(
     lang = _lang(request)
     if fmt not in ("html", "xlsx", "pdf"):
         return _reports_page(request, who, status_code=422, error=translate("bad_format", lang))
-    document = disclosure_report(_engine(request), year, actor=who.username)
+    keep = "CREATE_REPORT" in who.permissions  # as for the statistics above
+    document = disclosure_report(_engine(request), year, actor=who.username, store=keep)
     with tempfile.TemporaryDirectory(prefix="greenfin-report-") as folder:
         try:
             paths = render(document, fmt, Path(folder))
@@ -485,22 +467,40 @@ def audit_page(
 
 # --- users ---------------------------------------------------------------------------------------
 
+USER_DONE = ("roles", "deactivated", "reactivated", "unlocked")
 
-def _users_page(
-    request: Request, who: Principal, *, status_code: int = 200, error: str = "", added: str = "",
-    form: dict[str, Any] | None = None,
-) -> Response:  # fmt: skip
-    with _engine(request).connect() as connection:
+
+def _locked(until: dt.datetime | None) -> dt.datetime | None:
+    """When a lockout ends, if it has not ended yet (SQLite gives the time back without its zone)."""
+    if until is None:
+        return None
+    if until.tzinfo is None:
+        until = until.replace(tzinfo=dt.UTC)
+    return until if until > dt.datetime.now(dt.UTC) else None
+
+
+def _user_rows(engine: Engine) -> list[dict[str, Any]]:
+    with engine.connect() as connection:
         rows = [
             dict(r)
             for r in connection.execute(
-                select(users.c.username, users.c.display_name, users.c.roles, users.c.active, users.c.created_at)
+                select(users.c.username, users.c.display_name, users.c.roles, users.c.active, users.c.created_at,
+                       users.c.failed_logins, users.c.locked_until)
                 .order_by(users.c.username)
             ).mappings()
         ]  # fmt: skip
+    for row in rows:
+        row["locked"] = _locked(row["locked_until"])
+    return rows
+
+
+def _users_page(
+    request: Request, who: Principal, *, status_code: int = 200, error: str = "", added: str = "",
+    form: dict[str, Any] | None = None, done: str = "", user: str = "",
+) -> Response:  # fmt: skip
     return _render(
-        request, "users.html", who, status_code, rows=rows, roles=ROLES, error=error, added=added,
-        form=form or {"roles": []},
+        request, "users.html", who, status_code, rows=_user_rows(_engine(request)), roles=ROLES, error=error,
+        added=added, form=form or {"roles": []}, done=done, user=user,
     )  # fmt: skip
 
 
@@ -509,9 +509,11 @@ def users_page(
     request: Request,
     who: Annotated[Principal, Depends(need("MANAGE_USER"))],
     added: str = Query("", max_length=100),
+    done: str = Query("", pattern="^(|roles|deactivated|reactivated|unlocked)$"),
+    user: str = Query("", max_length=100),
 ) -> Response:
-    """The users with their roles and whether they are active; the form to add one."""
-    return _users_page(request, who, added=added)
+    """The users with their roles, whether they are active or locked out; the form to add one."""
+    return _users_page(request, who, added=added, done=done, user=user)
 
 
 @router.post("/admin/users", response_class=HTMLResponse)
@@ -549,3 +551,146 @@ def users_add(
     except ValueError as exc:
         return _users_page(request, who, status_code=422, error=pick(str(exc), lang), form=form)
     return RedirectResponse(f"/admin/users?added={quote(name)}", status_code=303)
+
+
+def _user_page(
+    request: Request, who: Principal, username: str, *, status_code: int = 200, error: str = "",
+    chosen: list[str] | None = None,
+) -> Response:  # fmt: skip
+    found = next((row for row in _user_rows(_engine(request)) if row["username"] == username), None)
+    if found is None:
+        return _render(
+            request, "not_found.html", who, 404, what=f"{translate('username', _lang(request))}: {username}"
+        )
+    return _render(
+        request, "user.html", who, status_code, user=found, roles=ROLES, error=error,
+        chosen=found["roles"] if chosen is None else chosen,
+    )  # fmt: skip
+
+
+@router.get("/admin/users/{username}", response_class=HTMLResponse)
+def user_page(
+    request: Request, username: str, who: Annotated[Principal, Depends(need("MANAGE_USER"))]
+) -> Response:
+    """One user: the form to change their roles, and the deactivate/reactivate and unlock buttons."""
+    return _user_page(request, who, username)
+
+
+def _user_change(request: Request, who: Principal, username: str, change: Callable[[], object], done: str,
+                 chosen: list[str] | None = None) -> Response:  # fmt: skip
+    """Run one change through ``service.users`` (which checks MANAGE_USER again and writes the
+    audit record), then back to the list; a refusal shows the user's page with the reason."""
+    try:
+        change()
+    except PermissionDenied as exc:
+        return _user_page(request, who, username, status_code=403, error=pick(str(exc), _lang(request)))
+    except UserProblem as exc:
+        status = 404 if "不存在" in str(exc) else 422
+        return _user_page(
+            request, who, username, status_code=status, error=pick(str(exc), _lang(request)), chosen=chosen
+        )
+    return RedirectResponse(f"/admin/users?done={done}&user={quote(username)}", status_code=303)
+
+
+@router.post("/admin/users/{username}/roles", response_class=HTMLResponse)
+def user_roles(
+    request: Request,
+    username: str,
+    who: Annotated[Principal, Depends(need("MANAGE_USER"))],
+    roles: Annotated[list[str] | None, Form()] = None,
+) -> Response:
+    """Replace the user's roles (at least one; an admin keeps their own admin role)."""
+    chosen = [r for r in (roles or []) if r]
+    return _user_change(
+        request, who, username,
+        lambda: set_roles(_engine(request), username, chosen, actor=who.username), "roles", chosen,
+    )  # fmt: skip
+
+
+@router.post("/admin/users/{username}/active", response_class=HTMLResponse)
+def user_active(
+    request: Request,
+    username: str,
+    who: Annotated[Principal, Depends(need("MANAGE_USER"))],
+    active: Annotated[str, Form(pattern="^[01]$")] = "0",
+) -> Response:
+    """停用 / 启用: a deactivated user cannot sign in, and their session stops working (within the
+    few seconds ``api.security.PrincipalCache`` remembers a caller); nobody deactivates themself."""
+    on = active == "1"
+    return _user_change(
+        request, who, username, lambda: set_active(_engine(request), username, on, actor=who.username),
+        "reactivated" if on else "deactivated",
+    )  # fmt: skip
+
+
+@router.post("/admin/users/{username}/unlock", response_class=HTMLResponse)
+def user_unlock(
+    request: Request, username: str, who: Annotated[Principal, Depends(need("MANAGE_USER"))]
+) -> Response:
+    """解锁: lift the lockout that five wrong passwords set, before its 15 minutes are up."""
+    return _user_change(
+        request, who, username, lambda: unlock(_engine(request), username, actor=who.username), "unlocked"
+    )
+
+
+# --- identification review queue ------------------------------------------------------------------
+
+REVIEW_PAGE = 20
+
+
+def _review_page(
+    request: Request, who: Principal, *, kind: str = "", page: int = 1, status_code: int = 200,
+    error: str = "", confirmed: str = "",
+) -> Response:  # fmt: skip
+    rows, total = review_queue(_engine(request), kind=kind, page=page, size=REVIEW_PAGE)
+    for row in rows:
+        evidence = row["evidence"] if isinstance(row["evidence"], dict) else {}
+        row["item"] = evidence.get("item")
+        row["reasons"] = [str(r) for r in evidence.get("reasons") or []]
+        row["candidates"] = [c for c in evidence.get("candidates") or [] if isinstance(c, dict)]
+        row["confidence_pct"] = float(row["confidence"]) * 100
+    pages = max(1, -(-total // REVIEW_PAGE))
+    keep = {"kind": kind, "page": page}
+    return _render(
+        request, "review.html", who, status_code, rows=rows, total=total, page=page, pages=pages, kind=kind,
+        kinds=REVIEW_KINDS, keep=keep, error=error, confirmed=confirmed,
+        threshold=float(REVIEW_CONFIDENCE) * 100,
+    )  # fmt: skip
+
+
+@router.get("/review", response_class=HTMLResponse)
+def review_page(
+    request: Request,
+    who: Annotated[Principal, Depends(need("READ_LABEL"))],
+    kind: str = Query("", max_length=20),
+    page: int = Query(1, ge=1, le=1_000_000),
+    confirmed: str = Query("", max_length=64),
+) -> Response:
+    """识别复核队列: the loans whose engine label waits for a person (``review_queue``), with the
+    evidence, a Confirm button and a link to the override form (which goes to maker-checker)."""
+    return _review_page(
+        request, who, kind=kind if kind in REVIEW_KINDS else "", page=page, confirmed=confirmed
+    )
+
+
+@router.post("/review/{loan_id}/confirm", response_class=HTMLResponse)
+def review_confirm(
+    request: Request,
+    loan_id: str,
+    who: Annotated[Principal, Depends(need("CONFIRM_LABEL"))],
+    reason: Annotated[str, Form(max_length=2000)] = "",
+    kind: Annotated[str, Form(max_length=20)] = "",
+    page: Annotated[int, Form(ge=1, le=1_000_000)] = 1,
+) -> Response:
+    """确认: the engine's label as it is becomes the officer's decision (the same
+    ``identification.decide`` as ``POST /api/v1/loans/{id}/label/confirm``, audited); the loan
+    leaves the queue.  A label that needs review cannot be confirmed: it is overridden instead."""
+    lang = _lang(request)
+    chosen = kind if kind in REVIEW_KINDS else ""
+    try:
+        decide_label(_engine(request), loan_id, action="confirm", reason=reason, actor=who.username)
+    except ValueProblem as exc:
+        message = f"{loan_id}: {exc.en if lang == 'en' else exc.zh}"
+        return _review_page(request, who, kind=chosen, page=page, status_code=422, error=message)
+    query = urlencode({"kind": chosen, "page": page, "confirmed": loan_id})
+    return RedirectResponse(f"/review?{query}", status_code=303)

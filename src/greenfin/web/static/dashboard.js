@@ -1,4 +1,4 @@
-/* Draws the dashboard's two charts from the JSON the page carries (#chart-data).
+/* Draws the dashboard's charts (green balance, label counts, benefits, CERF by quarter, collateral alerts by run) from the JSON the page carries (#chart-data).
    A separate file, not an inline script, so the pages' Content-Security-Policy can forbid inline
    scripts.  Each chart element gets data-rendered="1" once ECharts has finished drawing it. */
 (function () {
@@ -21,6 +21,10 @@
       minimumFractionDigits: digits,
       maximumFractionDigits: digits
     });
+  }
+
+  function tick(value) {  // axis labels: whole numbers as such, small ones with their decimals
+    return Number(value).toLocaleString(undefined, { maximumFractionDigits: 2 });
   }
 
   function start(id) {
@@ -79,6 +83,70 @@
           return { name: s.name, value: s.value, itemStyle: { color: STATUS_COLOURS[s.status] || "#b0bec5" } };
         })
       }]
+    });
+  }
+
+  function empty(text, none) {
+    return none ? [{ type: "text", left: "center", top: "middle", style: { text: text, fill: "#607d8b", fontSize: 14 } }] : [];
+  }
+
+  var benefits = start("chart-benefits");
+  if (benefits) {
+    var b = data.benefits;
+    benefits.setOption({
+      color: ["#00897b"],
+      grid: { left: 16, right: 96, top: 16, bottom: 24, containLabel: true },
+      tooltip: { trigger: "axis", axisPointer: { type: "shadow" }, valueFormatter: function (v) { return format(v, 2); } },
+      xAxis: { type: "value", name: b.unit, axisLabel: { formatter: function (v) { return format(v, 0); } } },
+      yAxis: { type: "category", data: b.names, inverse: true, axisLabel: { width: 200, overflow: "truncate" } },
+      series: [{
+        type: "bar", data: b.values, barMaxWidth: 36,
+        label: { show: true, position: "right", formatter: function (p) { return format(p.value, 2); } }
+      }],
+      graphic: empty(b.empty, !b.values.some(function (v) { return v > 0; }))
+    });
+  }
+
+  var cerf = start("chart-cerf");
+  if (cerf && data.cerf) {
+    var c = data.cerf;
+    var money = function (v) { return format(v, 2) + " " + c.labels.wan_yuan; };
+    cerf.setOption({
+      color: ["#2e7d32", "#81c784", "#1565c0"],
+      grid: { left: 16, right: 16, top: 40, bottom: 24, containLabel: true },
+      legend: { top: 0 },
+      tooltip: { trigger: "axis" },
+      xAxis: { type: "category", data: c.quarters },
+      yAxis: [
+        { type: "value", name: c.labels.wan_yuan, axisLabel: { formatter: tick } },
+        { type: "value", name: c.co2_unit, axisLabel: { formatter: tick } }
+      ],
+      series: [
+        { name: c.labels.cerf_principal, type: "bar", data: c.principal, tooltip: { valueFormatter: money } },
+        { name: c.labels.cerf_facility, type: "bar", data: c.facility, tooltip: { valueFormatter: money } },
+        { name: c.labels.cerf_co2, type: "line", yAxisIndex: 1, data: c.co2,
+          tooltip: { valueFormatter: function (v) { return format(v, 2) + " " + c.co2_unit; } } }
+      ],
+      graphic: empty(c.empty, !c.quarters.length)
+    });
+  }
+
+  var alerts = start("chart-alerts");
+  if (alerts && data.alerts) {
+    var a = data.alerts;
+    var count = function (v) { return format(v, 0) + " " + a.labels.loans_unit; };
+    alerts.setOption({
+      color: ["#f9a825", "#c62828"],
+      grid: { left: 16, right: 16, top: 32, bottom: 24, containLabel: true },
+      legend: { top: 0 },
+      tooltip: { trigger: "axis", valueFormatter: count },
+      xAxis: { type: "category", data: a.days },
+      yAxis: { type: "value", name: a.labels.loans_unit, minInterval: 1 },
+      series: [
+        { name: a.labels.kind_warning, type: "bar", stack: "alerts", data: a.warnings },
+        { name: a.labels.kind_liquidation, type: "bar", stack: "alerts", data: a.liquidations }
+      ],
+      graphic: empty(a.empty, !a.days.length)
     });
   }
 
