@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 import csv
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
@@ -119,3 +127,73 @@ def test_import_command_reports_located_errors(tmp_path: Path) -> None:
     assert good.exit_code == 0 and "导入完成" in good.output
     summary = CliRunner().invoke(app, ["summary", "--db", db])
     assert summary.exit_code == 0 and "贷款 3 笔" in summary.output
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_the_demo_serves_and_prints_the_address_and_working_logins(tmp_path: Path) -> None:
+    """`make demo` (``greenfin demo``) ends by printing the demo logins and the address it serves,
+    then serves: a reader follows the printed address and signs in with a printed login.  Run as
+    the README runs it, in a process of its own on a free port, stopped with Ctrl-C (SIGINT)."""
+    port = _free_port()
+    env = {**os.environ, "COLUMNS": "240", "PYTHONUNBUFFERED": "1"}
+    env.pop("GREENFIN_DATABASE_URL", None)  # the demo's own store in --dir
+    command = [sys.executable, "-c", "from greenfin.cli import main; main()", "demo", "--loans", "200",
+               "--dir", str(tmp_path), "--port", str(port)]  # fmt: skip
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=tmp_path
+    )
+    lines: list[str] = []
+    address = ""
+    killed = False
+    try:
+        assert process.stdout is not None
+        deadline = time.monotonic() + 240
+        while not address and time.monotonic() < deadline:
+            line = process.stdout.readline()
+            if not line:
+                break  # the process ended without serving
+            lines.append(line.rstrip("\n"))
+            found = re.search(r"web app: (http://127\.0\.0\.1:\d+/)", line)
+            address = found[1] if found else ""
+        output = "\n".join(lines)
+        assert address == f"http://127.0.0.1:{port}/", output[-3000:]
+        logins = dict(re.findall(r"^\s+(\w+) / (\S+)\s*$", output, re.MULTILINE))
+        assert {"officer", "checker", "risk", "auditor", "admin"} <= set(logins), output[-3000:]
+        assert output.index("demo logins") < output.index("web app:")  # shown before serving starts
+        with httpx.Client(base_url=address, timeout=5) as client:
+            page = None
+            while page is None and time.monotonic() < deadline:
+                try:
+                    page = client.get("/")
+                except httpx.TransportError:
+                    assert process.poll() is None, "the server stopped"
+                    time.sleep(0.2)
+            assert (
+                page is not None and page.status_code == 303 and page.headers["location"].startswith("/login")
+            )
+            assert client.get("/login").status_code == 200
+            for username, roles in (("auditor", ["auditor"]), ("admin", ["admin"])):
+                signed = client.post(
+                    "/api/v1/auth/login", json={"username": username, "password": logins[username]}
+                )
+                assert signed.status_code == 200, signed.text
+                assert signed.json()["roles"] == roles
+            wrong = client.post("/api/v1/auth/login", json={"username": "officer", "password": "not-the-one"})
+            assert wrong.status_code == 401
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                killed = True
+                process.kill()
+                process.wait(timeout=10)
+        if process.stdout is not None:
+            process.stdout.close()
+    assert not killed, "Ctrl-C did not stop the server within 20 s"

@@ -190,7 +190,11 @@ def label_in_force(base: FromClause, run_id: int | None) -> LabelInForce:
 
 
 def like_any(text: str, *columns: Any) -> ColumnElement[bool]:
-    """Columns containing ``text`` literally: ``%`` and ``_`` in it are escaped, not wildcards."""
+    """Columns containing ``text`` literally: ``%`` and ``_`` in it are escaped, not wildcards.
+
+    A NUL character is dropped: no stored text holds one, and PostgreSQL refuses it in a query
+    (a search for ``%00`` was a server error there)."""
+    text = text.replace("\x00", "")
     return or_(*(column.contains(text, autoescape=True) for column in columns))
 
 

@@ -165,7 +165,7 @@ audit_log = Table(
     Column("actor", String(100), nullable=False),
     Column("action", String(40), nullable=False, comment="import, create, update, ..."),
     Column("entity", String(40), nullable=False),
-    Column("entity_id", String(64)),
+    Column("entity_id", String(200)),
     Column("batch_id", Integer, ForeignKey("import_batches.id")),
     Column("source_file", String(500)),
     Column("source_sha256", String(64)),

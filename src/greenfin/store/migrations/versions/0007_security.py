@@ -6,6 +6,7 @@
   deactivation bumps it, so a copied cookie stops working before it expires.  The bump on a
   password or ``active`` change is a trigger: every path that changes them (service, admin page,
   a DBA's SQL) ends the user's sessions, not only the ones that remember to.
+* ``audit_log.entity_id`` widened to 200 characters (user and token names are entity ids).
 * ``audit_log.hash_scheme`` and ``audit_chain.keyed_from``: records are chained with HMAC-SHA256
   from now on (when a key is configured); the records written before keep their plain hashes.
 * Triggers refuse UPDATE and DELETE (and on PostgreSQL TRUNCATE) of ``audit_log``: the log is
@@ -95,6 +96,9 @@ def upgrade() -> None:
                 comment="NULL: plain SHA-256; hmac-sha256:<key id>: keyed (migration 0007)",
             )
         )
+        # a user name (100 characters) or a token's name is an entity id too: 64 made a failed
+        # sign-in with a long name a server error on PostgreSQL (the API fuzz run found it)
+        batch.alter_column("entity_id", existing_type=sa.String(length=64), type_=sa.String(length=200))
     with op.batch_alter_table("audit_chain") as batch:
         batch.add_column(
             sa.Column(
@@ -136,5 +140,6 @@ def downgrade() -> None:
         batch.drop_column("keyed_from")
     with op.batch_alter_table("audit_log") as batch:
         batch.drop_column("hash_scheme")
+        batch.alter_column("entity_id", existing_type=sa.String(length=200), type_=sa.String(length=64))
     with op.batch_alter_table("users") as batch:
         batch.drop_column("session_epoch")
