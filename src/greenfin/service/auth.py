@@ -13,10 +13,11 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import math
+import re
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, Engine, delete, func, insert, select, update
+from sqlalchemy import ColumnElement, Connection, Engine, delete, func, insert, or_, select, update
 
 from greenfin.service import audit
 from greenfin.service.permissions import permissions_of
@@ -66,8 +67,8 @@ class LoginRefused(Exception):
 
 class LoginThrottled(LoginRefused):
     """Too many failed sign-ins from this address, or for this name: try again after ``retry_after``
-    seconds.  The password is not checked and nothing is written (not even an audit record: a flood
-    of guesses must not become a flood of records)."""
+    seconds.  The password is not checked and nothing is kept (the attempt's reserved row is
+    deleted, and no audit record is written: a flood of guesses must not become a flood of records)."""
 
     def __init__(self, retry_after: int) -> None:
         super().__init__(
@@ -94,6 +95,12 @@ class TokenNotPermitted(TokenProblem):
     status = 403
 
 
+class TokenNameInvalid(TokenProblem):
+    """A token name that could not be used to revoke it (see :data:`TOKEN_NAME`)."""
+
+    status = 422
+
+
 def _aware(value: dt.datetime | None) -> dt.datetime | None:
     if value is not None and value.tzinfo is None:
         return value.replace(tzinfo=dt.UTC)
@@ -113,9 +120,15 @@ def _principal(engine: Engine, username: str, via: str, epoch: int | None = None
 
 
 def _throttled(connection: Connection, address: str | None, username: str, moment: dt.datetime) -> int | None:
-    """Seconds until another attempt is allowed, when this address or name has failed too often."""
+    """Seconds until another attempt is allowed, when this address or name has failed too often.
+
+    The attempt being decided is already among the rows counted (:func:`_reserve_attempt` wrote
+    and committed it first), so a count *above* the limit refuses: of any number of concurrent
+    attempts, each sees every one that reserved before it counted, so at most ``limit`` of them
+    ever see a count within the limit.
+    """
     since = moment - THROTTLE_WINDOW
-    checks = [(login_failures.c.username == username, NAME_FAILURES)]
+    checks = [(login_failures.c.username == username[:100], NAME_FAILURES)]
     if address is not None:
         checks.append((login_failures.c.address == address, ADDRESS_FAILURES))
     wait = 0
@@ -124,38 +137,88 @@ def _throttled(connection: Connection, address: str | None, username: str, momen
             select(func.count(), func.min(login_failures.c.at)).where(condition, login_failures.c.at > since)
         ).one()
         oldest = _aware(oldest)
-        if count >= limit and oldest is not None:
+        if count > limit and oldest is not None:
             wait = max(wait, math.ceil((oldest + THROTTLE_WINDOW - moment).total_seconds()), 1)
     return wait or None
 
 
-def _count_failure(connection: Connection, address: str | None, username: str, moment: dt.datetime) -> None:
-    """Remember a failed sign-in for the throttle, and forget those older than its window."""
-    connection.execute(delete(login_failures).where(login_failures.c.at <= moment - THROTTLE_WINDOW))
-    connection.execute(insert(login_failures).values(at=moment, address=address, username=username[:100]))
+def _reserve_attempt(engine: Engine, address: str | None, username: str, moment: dt.datetime) -> int:
+    """Write this attempt to ``login_failures`` and commit it *before* anything is checked, so every
+    concurrent attempt counts it.
+
+    The row stays only if the password turns out wrong; every other outcome deletes it
+    (:func:`_forget_attempt`).  Returns its id.
+    """
+    with engine.begin() as connection:
+        attempt = connection.execute(
+            insert(login_failures)
+            .values(at=moment, address=address, username=username[:100])
+            .returning(login_failures.c.id)
+        ).scalar_one()
+    return int(attempt)
+
+
+def _forget_attempt(connection: Connection, attempt: int) -> None:
+    """Delete a reserved attempt that was not a wrong password (throttled, locked, or right)."""
+    connection.execute(delete(login_failures).where(login_failures.c.id == attempt))
+
+
+def _not_locked(moment: dt.datetime) -> ColumnElement[bool]:
+    return or_(users.c.locked_until.is_(None), users.c.locked_until <= moment)
+
+
+def _claim_try(connection: Connection, username: str, moment: dt.datetime) -> tuple[int, bool] | None:
+    """Count this attempt against the account *before* the password is checked: ``failed_logins + 1``
+    in SQL, only while the account is not locked (the row stays locked until commit on
+    PostgreSQL; SQLite serialises writers).  Returns (the count with this attempt, active), or None
+    when there is no such user; raises :class:`LoginRefused` when locked.
+
+    A count above MAX_FAILURES means that many attempts are already counted (failed, or still
+    being checked): the account is locked here and then, so at most MAX_FAILURES guesses ever
+    reach the password check.  Locking (rather than only refusing) also ends by itself a count
+    left high by a process that died mid-check, where a refusal would last until an unlock.
+    """
+    claimed = connection.execute(
+        update(users)
+        .where(users.c.username == username, _not_locked(moment))
+        .values(failed_logins=users.c.failed_logins + 1)
+        .returning(users.c.failed_logins, users.c.active)
+    ).first()
+    if claimed is None:
+        locked_until = _aware(
+            connection.execute(select(users.c.locked_until).where(users.c.username == username)).scalar()
+        )
+        if locked_until is not None and locked_until > moment:
+            raise LoginRefused(
+                f"账户已锁定至 {locked_until:%Y-%m-%d %H:%M} UTC / account locked", locked=True
+            )
+        return None
+    if claimed.failed_logins > MAX_FAILURES:
+        connection.execute(
+            update(users)
+            .where(users.c.username == username)
+            .values(failed_logins=0, locked_until=moment + LOCKOUT)
+        )
+        audit.record(
+            connection, actor=username, action="login_failed", entity="user", entity_id=username,
+            detail={"failures": MAX_FAILURES, "locked": True, "at_once": True},
+        )  # fmt: skip
+    return int(claimed.failed_logins), bool(claimed.active)
 
 
 def _count_wrong_password(
-    connection: Connection, username: str, moment: dt.datetime, address: str | None
-) -> LoginRefused | None:
-    """Count one wrong password in SQL (``failed_logins + 1``, the row locked until commit), lock
-    the account at MAX_FAILURES, record it; None when the user no longer exists."""
-    failures = connection.execute(
-        update(users)
-        .where(users.c.username == username)
-        .values(failed_logins=users.c.failed_logins + 1)
-        .returning(users.c.failed_logins)
-    ).scalar()
-    if failures is None:
-        return None
-    lock = moment + LOCKOUT if failures >= MAX_FAILURES else None
+    connection: Connection, username: str, tries: int, moment: dt.datetime, address: str | None
+) -> LoginRefused:
+    """Record a wrong password already counted by :func:`_claim_try` (as try number ``tries``); the
+    try that reached MAX_FAILURES locks the account."""
+    lock = moment + LOCKOUT if tries >= MAX_FAILURES else None
     if lock is not None:
         connection.execute(
             update(users).where(users.c.username == username).values(failed_logins=0, locked_until=lock)
         )
     audit.record(
         connection, actor=username, action="login_failed", entity="user", entity_id=username,
-        detail={"failures": failures, "locked": lock is not None, **({"address": address} if address else {})},
+        detail={"failures": tries, "locked": lock is not None, **({"address": address} if address else {})},
     )  # fmt: skip
     return LoginRefused(
         "连续输入错误，账户已锁定 15 分钟 / account locked for 15 minutes" if lock else
@@ -175,44 +238,61 @@ def login(
 
     ``address`` is the client's (None from the command line): failures are counted per address and
     per name in the database, so every worker process throttles the same guesser
-    (:class:`LoginThrottled`).  The failure count is incremented in SQL, not written back from an
-    earlier read: parallel wrong passwords each count, and the one reaching MAX_FAILURES locks.
+    (:class:`LoginThrottled`).
+
+    Every attempt is counted *before* its password is checked, never after: first as a committed
+    ``login_failures`` row (the throttle), then as ``failed_logins + 1`` on the account (the
+    lockout).  Counting after the check let a burst of simultaneous guesses all pass the checks
+    before any failure was written.  A right password takes its counts back; a wrong one keeps
+    them.  Success clears the count only while the account is not locked, so a right password
+    racing wrong ones never lifts a lock they just set.
     """
     moment = now or audit.now()
-    with engine.begin() as connection:
-        wait = _throttled(connection, address, username, moment)
+    attempt = _reserve_attempt(engine, address, username, moment)
+    try:
+        with engine.connect() as connection:
+            wait = _throttled(connection, address, username, moment)
         if wait is not None:
             raise LoginThrottled(wait)
-        row = connection.execute(
-            select(users.c.locked_until, users.c.active).where(users.c.username == username)
-        ).first()
-        locked_until = _aware(row.locked_until) if row is not None else None
-        if locked_until is not None and locked_until > moment:
+        with engine.begin() as connection:
+            claimed = _claim_try(connection, username, moment)
+        if claimed is not None and claimed[0] > MAX_FAILURES:
             raise LoginRefused(
-                f"账户已锁定至 {locked_until:%Y-%m-%d %H:%M} UTC / account locked", locked=True
+                "连续输入错误，账户已锁定 15 分钟 / account locked for 15 minutes", locked=True
             )
-    ok = row is not None and row.active and verify_password(engine, username, password)
+    except LoginRefused:
+        with engine.begin() as connection:
+            _forget_attempt(connection, attempt)
+        raise
+    ok = claimed is not None and claimed[1] and verify_password(engine, username, password)
     refused: LoginRefused | None = None
-    with engine.begin() as connection:  # the failure is recorded before it is reported
+    with engine.begin() as connection:  # the outcome is recorded before it is reported
+        # Forget throttle rows older than the window.  Being a write, this also makes the
+        # transaction take SQLite's write lock before audit.record reads the chain's head (the
+        # driver begins a transaction only at the first write), so concurrent records never collide.
+        connection.execute(delete(login_failures).where(login_failures.c.at <= moment - THROTTLE_WINDOW))
         if ok:
-            connection.execute(
-                update(users).where(users.c.username == username).values(failed_logins=0, locked_until=None)
-            )
-            audit.record(
-                connection, actor=username, action="login", entity="user", entity_id=username,
-                detail={"address": address} if address else {},
-            )  # fmt: skip
-        else:
-            _count_failure(connection, address, username, moment)
-            refused = (
-                _count_wrong_password(connection, username, moment, address) if row is not None else None
-            )
-            if refused is None:  # no such user (or gone meanwhile): the same answer as a wrong password
+            _forget_attempt(connection, attempt)
+            cleared = connection.execute(
+                update(users)
+                .where(users.c.username == username, _not_locked(moment))
+                .values(failed_logins=0, locked_until=None)
+            ).rowcount
+            if cleared:
                 audit.record(
-                    connection, actor=username, action="login_failed", entity="user", entity_id=username,
+                    connection, actor=username, action="login", entity="user", entity_id=username,
                     detail={"address": address} if address else {},
                 )  # fmt: skip
-                refused = LoginRefused("用户名或密码错误 / wrong user name or password")
+            else:  # locked by a parallel wrong password meanwhile: the lock stands
+                refused = LoginRefused("账户已锁定 / account locked", locked=True)
+        elif claimed is not None:
+            refused = _count_wrong_password(connection, username, claimed[0], moment, address)
+        else:  # no such user: the same answer as a wrong password
+            audit.record(
+                connection, actor=username, action="login_failed", entity="user", entity_id=username,
+                detail={"address": address} if address else {},
+            )  # fmt: skip
+            refused = LoginRefused("用户名或密码错误 / wrong user name or password")
     if refused is not None:
         raise refused
     principal = _principal(engine, username, "session")
@@ -250,8 +330,29 @@ def session_principal(engine: Engine, username: str, epoch: int | None = None) -
     return _principal(engine, username, "session", epoch)
 
 
+#: A token's name: letters, digits, ``_ . -``, CJK ideographs and inner spaces, 1 to 100 characters,
+#: starting with a letter, digit, ``_`` or ideograph and not ending in a space.  It is a path segment
+#: of ``DELETE /api/v1/auth/tokens/{name}``: a ``/`` (or a name of dots) could never be revoked there.
+TOKEN_NAME = re.compile(
+    r"[A-Za-z0-9_\u4e00-\u9fff](?:[A-Za-z0-9_.\- \u4e00-\u9fff]{0,98}[A-Za-z0-9_.\-\u4e00-\u9fff])?"
+)
+
+
+def check_token_name(name: str) -> str:
+    """``name`` when it is a valid token name (:data:`TOKEN_NAME`), else :class:`TokenProblem` (422)."""
+    if TOKEN_NAME.fullmatch(name) is None:
+        raise TokenNameInvalid(
+            "令牌名称只能含字母、数字、汉字、_ . - 和中间的空格，1 至 100 个字符，须以字母、数字、_ 或汉字开头 / "
+            "a token name has 1 to 100 letters, digits, CJK characters, _ . - or inner spaces, and starts "
+            "with a letter, digit, _ or CJK character"
+        )
+    return name
+
+
 def create_token(engine: Engine, username: str, name: str) -> str:
-    """A new API token for a user; the token itself is returned once and never stored."""
+    """A new API token for a user; the token itself is returned once and never stored.  The name is
+    checked (:func:`check_token_name`) so that the token can be revoked by it."""
+    check_token_name(name)
     token = "gft_" + secrets.token_urlsafe(32)
     with engine.begin() as connection:
         connection.execute(

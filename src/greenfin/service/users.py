@@ -13,10 +13,10 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy import Connection, Engine, delete, insert, select, update
 
 from greenfin.service import audit
-from greenfin.store.schema import users
+from greenfin.store.schema import login_failures, users
 
 #: Roles and what they allow, in Chinese for messages.
 ROLES = {
@@ -123,9 +123,45 @@ def _target(connection: Connection, username: str) -> Any:
     return row
 
 
+def _lock_active_users(connection: Connection) -> None:
+    """Lock every active user's row (``FOR UPDATE``, in name order) before an admin change.
+
+    On PostgreSQL two concurrent changes (two admins demoting or deactivating each other) then run
+    one after the other, and the second reads what the first committed.  SQLite ignores
+    ``FOR UPDATE``; there the UPDATE that follows takes the database's single write lock, and
+    :func:`_keep_an_admin` reads after it, inside that transaction, for the same effect.
+    """
+    connection.execute(
+        select(users.c.username).where(users.c.active.is_(True)).order_by(users.c.username).with_for_update()
+    ).all()
+
+
+def _keep_an_admin(connection: Connection, username: str) -> None:
+    """Refuse (the caller's transaction rolls back) a change that left no active admin.
+
+    Called after the UPDATE, in its transaction: the count sees the change and any other one
+    committed before, so two admins removing each other cannot both succeed.
+    """
+    remaining = [
+        row.username
+        for row in connection.execute(
+            select(users.c.username, users.c.roles).where(
+                users.c.active.is_(True), users.c.username != username
+            )
+        )
+        if "admin" in row.roles
+    ]
+    if not remaining:
+        raise UserProblem(
+            f"{username} 是最后一位有效管理员，不能移除其管理员角色或停用 / {username} is the last "
+            "active admin: cannot remove the admin role or deactivate"
+        )
+
+
 def set_roles(engine: Engine, username: str, roles: Iterable[str], *, actor: str | None = None) -> list[str]:
     """Replace a user's roles (at least one, all known); an admin cannot drop their own admin role,
-    so the last admin cannot lock everyone out of user management by accident."""
+    and no change may leave no active admin (checked in the change's own transaction, so two
+    admins demoting each other at once cannot both succeed): nobody could manage users then."""
     wanted = sorted(set(roles))
     unknown = [r for r in wanted if r not in ROLES]
     if unknown:
@@ -134,12 +170,15 @@ def set_roles(engine: Engine, username: str, roles: Iterable[str], *, actor: str
         raise UserProblem("请至少选择一个角色 / choose at least one role")
     with engine.begin() as connection:
         who = _manager(connection, actor, "修改用户角色")
+        _lock_active_users(connection)
         old = sorted(_target(connection, username).roles)
         if username == who and "admin" in old and "admin" not in wanted:
             raise UserProblem("不能移除自己的管理员角色 / you cannot remove your own admin role")
         if old == wanted:
             return wanted
         connection.execute(update(users).where(users.c.username == username).values(roles=wanted))
+        if "admin" in old and "admin" not in wanted:
+            _keep_an_admin(connection, username)
         audit.record(
             connection, actor=who, action="update_roles", entity="user", entity_id=username,
             detail={"before": old, "after": wanted},
@@ -150,16 +189,20 @@ def set_roles(engine: Engine, username: str, roles: Iterable[str], *, actor: str
 def set_active(engine: Engine, username: str, active: bool, *, actor: str | None = None) -> None:
     """Deactivate (sign-in and sessions refused) or reactivate a user; never one's own account.
 
-    Nothing is deleted: the audit log names users, so an account that leaves is deactivated.
+    Nothing is deleted: the audit log names users, so an account that leaves is deactivated.  The
+    last active admin cannot be deactivated (see :func:`set_roles`).
     """
     with engine.begin() as connection:
         who = _manager(connection, actor, "停用或启用用户")
+        _lock_active_users(connection)
         row = _target(connection, username)
         if username == who and not active:
             raise UserProblem("不能停用自己的账户 / you cannot deactivate your own account")
         if bool(row.active) == active:
             return
         connection.execute(update(users).where(users.c.username == username).values(active=active))
+        if not active and "admin" in row.roles:
+            _keep_an_admin(connection, username)
         audit.record(
             connection, actor=who, action="reactivate" if active else "deactivate", entity="user",
             entity_id=username, detail={"active": active},
@@ -167,15 +210,22 @@ def set_active(engine: Engine, username: str, active: bool, *, actor: str | None
 
 
 def unlock(engine: Engine, username: str, *, actor: str | None = None) -> None:
-    """Lift a lockout after wrong passwords (and reset the count) before its 15 minutes are up."""
+    """Lift a lockout after wrong passwords (and reset the count) before its 15 minutes are up.
+
+    The name's throttle rows (``login_failures``) go too: otherwise a user unlocked after ten
+    failures would still be refused by the per-name throttle until its window passed.
+    """
     with engine.begin() as connection:
         who = _manager(connection, actor, "解锁用户")
         row = _target(connection, username)
         connection.execute(
             update(users).where(users.c.username == username).values(failed_logins=0, locked_until=None)
         )
+        throttled = connection.execute(
+            delete(login_failures).where(login_failures.c.username == username[:100])
+        ).rowcount
         audit.record(
             connection, actor=who, action="unlock", entity="user", entity_id=username,
             detail={"failed_logins": row.failed_logins, "locked_until": None if row.locked_until is None
-                    else row.locked_until.isoformat()},
+                    else row.locked_until.isoformat(), "login_failures_cleared": throttled},
         )  # fmt: skip
