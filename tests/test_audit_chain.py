@@ -37,6 +37,11 @@ def audited(engine: Engine) -> Engine:
     return engine
 
 
+def said(output: str, *phrases: str) -> bool:
+    """Whether the command's output has every phrase, wherever the console wrapped its lines."""
+    return all(p in output.replace("\n", "") or p in output.replace("\n", " ") for p in phrases)
+
+
 def problems(engine: Engine) -> list[str]:
     with engine.connect() as connection:
         return [p.problem_zh for p in verify_chain(connection)[1]]
@@ -218,22 +223,34 @@ def test_stripping_every_marker_is_caught_by_an_id_noted_outside_the_database(
     engine: Engine, store_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Erasing the markers and the switch-over point too makes the store look never keyed; the
-    operator's note of where keying began (``--keyed-after``) still catches it."""
+    operator's note of where keying began (``--keyed-after``), or of the head (``--head``), still
+    catches it."""
     monkeypatch.setenv("GREENFIN_AUDIT_KEY", KEY)
     audited(engine)
+    noted_id, noted_hash = _noted_head(store_url)
     with engine.begin() as connection:
         drop_append_only_triggers(connection)
         connection.execute(update(audit_log).where(audit_log.c.id == 2).values(actor="someone-else"))
         _recompute_plain(connection, strip_markers=True)
         connection.execute(update(audit_chain).values(keyed_from=None))
+    with engine.connect() as connection:  # the keyed head still tells
+        assert any("链首签名不符" in p.problem_zh for p in verify_report(connection).problems)
+    with engine.begin() as connection:  # so the head's MAC goes too: a store never keyed, it seems
+        connection.execute(update(audit_chain).values(head_mac=None))
     with engine.connect() as connection:
         report = verify_report(connection)
         assert report.intact and len(report.unkeyed) == report.records  # all said: unkeyed only
         assert not verify_report(connection, keyed_after=0).intact
+        assert not verify_report(connection, head=(noted_id, noted_hash)).intact
     result = CliRunner().invoke(app, ["audit", "verify", "--db", store_url])
     assert result.exit_code == 0 and "只能按无密钥" in result.output and "unkeyed only" in result.output
+    assert said(result.output, "尚无加密钥的记录") and said(result.output, "--keyed-after")  # the warning
     result = CliRunner().invoke(app, ["audit", "verify", "--db", store_url, "--keyed-after", "0"])
-    assert result.exit_code == 1
+    assert result.exit_code == 1 and said(result.output, "unkeyed record in a keyed chain")
+    result = CliRunner().invoke(
+        app, ["audit", "verify", "--db", store_url, "--head", f"{noted_id}:{noted_hash}"]
+    )
+    assert result.exit_code == 1 and said(result.output, "库外记下")
 
 
 def test_old_unkeyed_records_keep_verifying_and_are_named(
@@ -257,29 +274,168 @@ def test_old_unkeyed_records_keep_verifying_and_are_named(
         report = verify_report(connection)
     assert report.intact and not report.keyed and report.unchecked == [old + 1]
     result = CliRunner().invoke(app, ["audit", "verify", "--db", store_url])
-    assert "未配置审计密钥" in result.output and "no audit key" in result.output
+    assert said(result.output, "未配置审计密钥") and said(result.output, "no audit key")
 
 
 def test_a_keyed_store_refuses_unkeyed_writes(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GREENFIN_AUDIT_KEY", KEY)
     audited(engine)
     monkeypatch.delenv("GREENFIN_AUDIT_KEY")
-    monkeypatch.delenv("GREENFIN_SECRET_KEY", raising=False)
+    monkeypatch.setenv("GREENFIN_SECRET_KEY", "a-session-secret-" + "s" * 20)  # never an audit key
     with pytest.raises(AuditKeyMissing, match="GREENFIN_AUDIT_KEY"):
         add_user(engine, "risk", "risk-password-1", ["risk_manager"], actor="admin")
-    monkeypatch.setenv("GREENFIN_SECRET_KEY", "another-secret-" + "s" * 20)  # the fallback, another key
+    monkeypatch.setenv("GREENFIN_AUDIT_KEY", "another-key-" + "x" * 20)
     add_user(engine, "risk", "risk-password-1", ["risk_manager"], actor="admin")
     monkeypatch.setenv("GREENFIN_AUDIT_KEY", KEY)
     assert any("另一密钥" in p for p in problems(engine))  # a key mix-up is reported as such
 
 
-def test_a_session_key_made_up_for_one_run_does_not_key_the_chain(monkeypatch: pytest.MonkeyPatch) -> None:
-    """``greenfin serve`` invents a session key when none is set; records keyed with it could never
-    be checked again, so the chain stays unkeyed (and says so) rather than use it."""
+def test_the_session_secret_never_keys_the_chain(
+    engine: Engine, store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The cookie secret is rotated routinely; records keyed with it would fail for good after, so
+    without ``GREENFIN_AUDIT_KEY`` records are plain, and ``verify`` says what that means."""
     monkeypatch.delenv("GREENFIN_AUDIT_KEY", raising=False)
     monkeypatch.setenv("GREENFIN_SECRET_KEY", KEY)
-    assert audit.audit_key() is not None
-    monkeypatch.setenv("GREENFIN_SECRET_KEY_EPHEMERAL", "1")
-    assert audit.audit_key() is None
+    assert audit.audit_key() is None and audit.audit_keys() == {}
+    audited(engine)
+    monkeypatch.setenv("GREENFIN_SECRET_KEY", "rotated-" + KEY)  # routine: nothing breaks
+    with engine.connect() as connection:
+        report = verify_report(connection)
+        head = connection.execute(select(audit_chain)).mappings().one()
+    assert report.intact and report.keyed_from is None and head["head_mac"] is None
+    assert len(report.unkeyed) == report.records and not report.keyed
+    result = CliRunner().invoke(app, ["audit", "verify", "--db", store_url])
+    assert (
+        result.exit_code == 0
+        and said(result.output, "审计链未加密钥")
+        and said(result.output, "the audit chain is unkeyed")
+    )
+
+
+def test_keys_rotate_and_every_listed_key_verifies(
+    engine: Engine, store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``GREENFIN_AUDIT_KEY=new,old``: the first signs, every one verifies what it signed."""
+    old, new = KEY, "the-next-audit-key-" + "n" * 20
+    monkeypatch.setenv("GREENFIN_AUDIT_KEY", old)
+    audited(engine)
+    with engine.connect() as connection:
+        before = verify_report(connection).records
+    monkeypatch.setenv("GREENFIN_AUDIT_KEY", f" {new} , {old} ")
+    add_user(engine, "risk", "risk-password-1", ["risk_manager"], actor="admin")
+    with engine.connect() as connection:
+        report = verify_report(connection)
+        markers = [m for (m,) in connection.execute(select(audit_log.c.hash_scheme).order_by(audit_log.c.id))]
+    assert report.intact and report.keyed_from == 1 and report.unchecked == [] and report.head_checked
+    assert len(set(markers[:before])) == 1 and len(set(markers[before:])) == 1 and markers[0] != markers[-1]
+    result = CliRunner().invoke(app, ["audit", "verify", "--db", store_url])
+    assert result.exit_code == 0 and f"{report.records} of {report.records}" in result.output
+    monkeypatch.setenv("GREENFIN_AUDIT_KEY", new)  # the old key dropped: its records cannot be checked
+    assert any("另一密钥" in p for p in problems(engine))
+
+
+# --- the head: truncating the newest records ---------------------------------------------------------
+
+
+def _noted_head(store_url: str) -> tuple[int, str]:
+    """The head as ``greenfin audit verify`` prints it, for the operator to note."""
+    result = CliRunner().invoke(app, ["audit", "verify", "--db", store_url])
+    assert result.exit_code == 0, result.output
+    line = next(line for line in result.output.splitlines() if "current head:" in line)
+    number, _, digest = line.rsplit(" ", 1)[1].partition(":")
+    return int(number), digest
+
+
+def _truncate(connection: Connection, keep: int) -> None:
+    """Delete the records after ``keep`` and point the head at it, as an editor without the key can."""
+    drop_append_only_triggers(connection)
+    connection.execute(delete(audit_log).where(audit_log.c.id > keep))
+    last = connection.execute(select(audit_log.c.hash).where(audit_log.c.id == keep)).scalar_one()
+    connection.execute(update(audit_chain).values(last_id=keep, last_hash=last, records=keep))
+
+
+@pytest.mark.parametrize("head_mac", ["kept", "erased"])
+def test_the_newest_records_deleted_and_the_head_rewritten_are_detected(
+    engine: Engine, store_url: str, monkeypatch: pytest.MonkeyPatch, head_mac: str
+) -> None:
     monkeypatch.setenv("GREENFIN_AUDIT_KEY", KEY)
-    assert audit.audit_key() is not None
+    audited(engine)
+    noted_id, noted_hash = _noted_head(store_url)
+    assert len(noted_hash) == 64
+    with engine.begin() as connection:
+        _truncate(connection, noted_id - 1)
+        if head_mac == "erased":
+            connection.execute(update(audit_chain).values(head_mac=None))
+    found = problems(engine)
+    assert any("链首签名不符" in p or "链首缺少密钥签名" in p for p in found), found
+    result = CliRunner().invoke(app, ["audit", "verify", "--db", store_url])
+    assert result.exit_code == 1 and "校验失败" in result.output
+    # the next write does not sign the rewritten head as if it were genuine
+    add_user(engine, "risk", "risk-password-1", ["risk_manager"], actor="admin")
+    assert problems(engine), "a later write laundered the truncation"
+    with engine.connect() as connection:
+        assert connection.execute(select(audit_chain.c.head_mac)).scalar() == audit.HEAD_TAMPERED
+
+
+def test_an_earlier_genuine_head_restored_is_found_only_against_a_noted_head(
+    engine: Engine, store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The limit, documented: delete the newest records and put back the head row as it was (from
+    a backup) and the database is consistent again; only a head noted outside it shows the cut."""
+    monkeypatch.setenv("GREENFIN_AUDIT_KEY", KEY)
+    audited(engine)
+    with engine.connect() as connection:
+        earlier = dict(connection.execute(select(audit_chain)).mappings().one())
+    add_user(engine, "risk", "risk-password-1", ["risk_manager"], actor="admin")
+    noted_id, noted_hash = _noted_head(store_url)
+    with engine.begin() as connection:
+        drop_append_only_triggers(connection)
+        connection.execute(delete(audit_log).where(audit_log.c.id > earlier["last_id"]))
+        connection.execute(update(audit_chain).values(earlier))
+    assert problems(engine) == []
+    for noted in (f"{noted_id}:{noted_hash}", f"{noted_id}:{noted_hash[:16]}"):
+        result = CliRunner().invoke(app, ["audit", "verify", "--db", store_url, "--head", noted])
+        assert result.exit_code == 1 and said(result.output, "the newest records were deleted")
+    result = CliRunner().invoke(
+        app, ["audit", "verify", "--db", store_url, "--head", f"{earlier['last_id']}:{earlier['last_hash']}"]
+    )
+    assert result.exit_code == 0
+    result = CliRunner().invoke(app, ["audit", "verify", "--db", store_url, "--head", "12:abc"])
+    assert result.exit_code == 2 and "--head" in result.output
+
+
+def test_the_api_and_the_page_say_whether_and_from_where_the_chain_is_keyed(
+    engine: Engine, store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from greenfin.api.app import create_app
+    from tests.test_web import sign_in as web_sign_in
+
+    monkeypatch.delenv("GREENFIN_AUDIT_KEY", raising=False)
+    audited(engine)
+    add_user(engine, "auditor", "auditor-password", ["auditor"], actor="admin")
+    with TestClient(create_app(store_url, secret=b"a" * 32), follow_redirects=False) as client:
+        login = client.post(
+            "/api/v1/auth/login", json={"username": "auditor", "password": "auditor-password"}
+        )
+        assert login.status_code == 200, login.text
+        body = client.get("/api/v1/audit/verify").json()
+        assert body["intact"] and body["keyed_from"] is None and not body["key_configured"]
+        assert "未加密钥" in body["status"] and body["head_id"] == body["records"]
+        monkeypatch.setenv("GREENFIN_AUDIT_KEY", KEY)
+        first_keyed = body["records"] + 1
+        add_user(engine, "risk", "risk-password-1", ["risk_manager"], actor="admin")
+        add_user(engine, "risk2", "risk-password-2", ["risk_manager"], actor="admin")
+        body = client.get("/api/v1/audit/verify").json()
+        assert body["intact"] and body["keyed_from"] == first_keyed and body["key_configured"]
+        assert f"record {first_keyed}" in body["status"]
+        with engine.begin() as connection:  # the newest records cut, the head rewritten
+            _truncate(connection, first_keyed)
+        body = client.get("/api/v1/audit/verify").json()
+        assert not body["intact"] and any("链首签名不符" in p for p in body["problems"])
+        client.cookies.clear()
+        web_sign_in(client, "auditor", "auditor-password")
+        html = client.get("/audit").text
+        assert 'id="chain-broken"' in html and "链首签名不符" in html

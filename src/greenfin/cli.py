@@ -250,23 +250,39 @@ def audit_verify(
             help="此编号之后的记录必须加密钥（运维在库外记下的编号）/ records after this id must be keyed"
         ),
     ] = None,
+    head: Annotated[
+        str | None,
+        typer.Option(
+            help="运维在库外记下的链尾「编号:哈希」，该记录必须仍在且哈希相同（可发现最新记录被删除）/ "
+            "a head noted outside the database, ID:HASH (hash prefix of 16+ characters): catches the "
+            "newest records deleted",
+        ),
+    ] = None,
 ) -> None:
     """校验审计日志哈希链：发现被改动、删除或插入的记录 / verify the audit log's hash chain.
 
-    With GREENFIN_AUDIT_KEY (or GREENFIN_SECRET_KEY) keyed records are checked with the key; says
-    which records could only be checked without one, since whoever can write the database could
-    have recomputed their plain hashes.
+    With GREENFIN_AUDIT_KEY keyed records and the head row are checked with the key; says whether
+    the chain is keyed and from which record, and which records could only be checked without a
+    key, since whoever can write the database could have recomputed their plain hashes.  Prints the
+    head (newest id and hash) to note outside the database: deleting the newest records and
+    restoring an earlier genuine head is detectable only against such a note (--head, --keyed-after).
     """
-    from greenfin.service.audit import ENV_AUDIT_KEY, verify_report
+    from greenfin.service.audit import verify_report
 
+    noted: tuple[int, str] | None = None
+    if head is not None:
+        number, sep, digest = head.partition(":")
+        if not sep or not number.strip().isdigit() or len(digest.strip()) < 16:
+            err.print(
+                "[red]--head 须为「编号:哈希」，哈希至少 16 个字符 / --head must be ID:HASH (16+ hex)[/red]"
+            )
+            raise typer.Exit(code=2)
+        noted = (int(number), digest.strip())
     with open_store(db).connect() as connection:
-        report = verify_report(connection, keyed_after=keyed_after)
+        report = verify_report(connection, keyed_after=keyed_after, head=noted)
     count, problems = report.records, report.problems
-    if not report.keyed:
-        err.print(
-            f"[yellow]未配置审计密钥（{ENV_AUDIT_KEY} 或 GREENFIN_SECRET_KEY）：加密钥的记录只能检查链接，"
-            f"不能检查内容 / no audit key available: keyed records are checked for their links only[/yellow]"
-        )
+    style = "green" if report.keyed and report.keyed_from is not None else "yellow"
+    err.print(f"[{style}]{report.status}[/{style}]")
     if report.unchecked:
         err.print(
             f"[yellow]{len(report.unchecked):,} 条加密钥记录未能校验内容（{_ids(report.unchecked)}）/ "
@@ -277,9 +293,18 @@ def audit_verify(
             f"[yellow]{len(report.unkeyed):,} 条记录只能按无密钥的 SHA-256 校验（{_ids(report.unkeyed)}）："
             f"能写数据库的人可重算其哈希 / records checked unkeyed only (plain SHA-256)[/yellow]"
         )
+    if report.head_id is not None:
+        # one unwrapped line, so that it can be copied (or parsed) whole
+        console.print(f"当前链尾 / current head: {report.head_id}:{report.head_hash}", soft_wrap=True)
+        console.print(
+            "请在库外记下链尾，日后以 --head 核对：删除最新的记录只有对照库外记下的链尾才能发现 / note the "
+            "head outside the database and check it later with --head: deleting the newest records is "
+            "detectable only against such a note"
+        )
     if problems:
         for problem in problems[:50]:
-            err.print(f"[red]审计记录 {problem.record_id}[/red]：{problem.problem_zh}")
+            where = "" if problem.record_id is None else f" {problem.record_id}"
+            err.print(f"[red]审计记录{where}[/red]：{problem.problem_zh}")
         err.print(f"审计日志校验失败：{len(problems)} 处问题，共 {count:,} 条记录 / audit chain broken")
         raise typer.Exit(code=1)
     keyed = count - len(report.unkeyed) - len(report.unchecked)
@@ -434,11 +459,9 @@ def _serve(url: str | None, host: str, port: int, workers: int = 1) -> None:
         uvicorn.run(create_app(url), host=host, port=port, log_level="warning", access_log=False)
         return
     # Several processes must share the session key and the store, which they read from the
-    # environment (a key made here is never written anywhere).
+    # environment (a key made here is never written anywhere; the audit chain never uses it).
     if not os.environ.get("GREENFIN_SECRET_KEY"):
         os.environ["GREENFIN_SECRET_KEY"] = secrets.token_urlsafe(32)
-        # a key nobody keeps must not key the audit chain: no one could check it again
-        os.environ["GREENFIN_SECRET_KEY_EPHEMERAL"] = "1"
     if url:
         os.environ[ENV_URL] = url
     # Migrate once here: workers opening a new store together would each run the migrations, and

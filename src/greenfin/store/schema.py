@@ -186,6 +186,11 @@ audit_chain = Table(
     Column("last_hash", String(64), nullable=False),
     Column("records", BigInteger, nullable=False, comment="records in the chain"),
     Column("keyed_from", Integer, comment="id of the first keyed (HMAC) record; later ones must be keyed"),
+    Column(
+        "head_mac",
+        String(96),
+        comment="<key id>|HMAC of (last_id, last_hash, keyed_from, records); NULL: unkeyed chain",
+    ),
 )
 
 label_runs = Table(

@@ -7,8 +7,11 @@
   password or ``active`` change is a trigger: every path that changes them (service, admin page,
   a DBA's SQL) ends the user's sessions, not only the ones that remember to.
 * ``audit_log.entity_id`` widened to 200 characters (user and token names are entity ids).
-* ``audit_log.hash_scheme`` and ``audit_chain.keyed_from``: records are chained with HMAC-SHA256
-  from now on (when a key is configured); the records written before keep their plain hashes.
+* ``audit_log.hash_scheme``, ``audit_chain.keyed_from`` and ``audit_chain.head_mac``: records (and
+  the head row) are chained with HMAC-SHA256 from now on (when ``GREENFIN_AUDIT_KEY`` is set); the
+  records written before keep their plain hashes.
+* The downgrade refuses a store holding keyed records or entity ids over 64 characters: 0006's code
+  would report keyed records as tampered, and PostgreSQL cannot narrow the column over long ids.
 * Triggers refuse UPDATE and DELETE (and on PostgreSQL TRUNCATE) of ``audit_log``: the log is
   append-only for the application; only someone who can drop a trigger can edit it, and the keyed
   chain then shows the edit.
@@ -108,6 +111,14 @@ def upgrade() -> None:
                 comment="id of the first keyed (HMAC) record; later ones must be keyed",
             )
         )
+        batch.add_column(
+            sa.Column(
+                "head_mac",
+                sa.String(length=96),
+                nullable=True,
+                comment="<key id>|HMAC of (last_id, last_hash, keyed_from, records); NULL: unkeyed chain",
+            )
+        )
     op.create_table(
         "login_failures",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
@@ -129,7 +140,40 @@ def upgrade() -> None:
     _run(POSTGRES_UP if op.get_bind().dialect.name == "postgresql" else SQLITE_UP)
 
 
+class DowngradeRefused(RuntimeError):
+    """0006 cannot hold what this store holds; raised before anything is changed."""
+
+
+def _refuse_unsafe_downgrade() -> None:
+    """Refuse, before changing anything, a downgrade that would break the store for 0006.
+
+    Without ``hash_scheme`` 0006's verification recomputes keyed records as plain SHA-256 and
+    reports every one of them tampered; and PostgreSQL cannot narrow ``entity_id`` back to 64
+    characters over a longer id (SQLite would keep it silently, which is no better).
+    """
+    bind = op.get_bind()
+    keyed = bind.execute(sa.text("SELECT COUNT(*) FROM audit_log WHERE hash_scheme IS NOT NULL")).scalar()
+    long_ids = bind.execute(sa.text("SELECT COUNT(*) FROM audit_log WHERE LENGTH(entity_id) > 64")).scalar()
+    reasons = []
+    if keyed:
+        reasons.append(
+            f"{keyed} 条审计记录以密钥（HMAC）链接，0006 会把它们报为被改动 / "
+            f"{keyed} audit records are keyed (HMAC), which 0006 would report as tampered"
+        )
+    if long_ids:
+        reasons.append(
+            f"{long_ids} 条审计记录的对象编号超过 64 个字符 / "
+            f"{long_ids} audit records have entity ids longer than 64 characters"
+        )
+    if reasons:
+        raise DowngradeRefused(
+            "拒绝降级到 0006，数据库未作任何改动 / downgrade to 0006 refused, nothing was changed: "
+            + "; ".join(reasons)
+        )
+
+
 def downgrade() -> None:
+    _refuse_unsafe_downgrade()
     # the triggers go first: SQLite's batch mode rebuilds a table to drop a column
     _run(POSTGRES_DOWN if op.get_bind().dialect.name == "postgresql" else SQLITE_DOWN)
     op.drop_index("ix_login_failures_at", table_name="login_failures")
@@ -137,6 +181,7 @@ def downgrade() -> None:
     op.drop_index("ix_login_failures_address", table_name="login_failures")
     op.drop_table("login_failures")
     with op.batch_alter_table("audit_chain") as batch:
+        batch.drop_column("head_mac")
         batch.drop_column("keyed_from")
     with op.batch_alter_table("audit_log") as batch:
         batch.drop_column("hash_scheme")
