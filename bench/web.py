@@ -37,7 +37,6 @@ from typing import Any
 import httpx
 from sqlalchemy import func, select
 
-from greenfin.api.v1 import _loan_query
 from greenfin.benefits.projects import assess_project
 from greenfin.demo.generator import write_book
 from greenfin.reference.factors import DEFAULT_POLICY
@@ -45,6 +44,7 @@ from greenfin.service.auth import create_token
 from greenfin.service.green_book import book_summary
 from greenfin.service.identification import label_book
 from greenfin.service.importing import import_files
+from greenfin.service.loans import loan_query
 from greenfin.service.users import add_user
 from greenfin.store.database import open_store
 from greenfin.store.paging import page_of
@@ -210,7 +210,7 @@ def main() -> int:
     with engine.connect() as connection:  # what the middle page's request runs, without HTTP
         connection.execute(select(func.count()).select_from(loans)).scalar()
         run_id = connection.execute(select(func.max(loan_labels.c.run_id))).scalar()
-        query, _label = _loan_query(run_id)
+        query, _label = loan_query(run_id)
         middle = page_of(
             query, loans.c.loan_id, descending=False, size=50, offset=args.loans // 2, filtered=False
         )

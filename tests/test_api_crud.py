@@ -3,6 +3,7 @@ body, the label in force in lists, literal search, and loan, borrower and projec
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -19,7 +20,7 @@ from greenfin.service import loans as loan_service
 from greenfin.service.identification import label_book
 from greenfin.service.importing import import_files
 from greenfin.service.users import add_user
-from greenfin.store.schema import audit_log, borrowers, label_runs, loans, pending_actions
+from greenfin.store.schema import audit_log, borrowers, label_decisions, label_runs, loans, pending_actions
 from tests.conftest import DATA, apply_cea_pledge
 
 PASSWORD = "correct-horse-battery"
@@ -365,3 +366,150 @@ def test_borrower_fields_are_checked_like_the_importer(client: TestClient, engin
         "region_code",
     }
     assert count(engine, borrowers) == 2
+
+
+# --- 5. review fixes: races on create, confirming what was seen, one loan list --------------------
+
+
+def test_two_creates_of_one_key_at_once_give_409_not_500(
+    client: TestClient, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The other create commits between this one's existence check and its insert: the insert
+    breaks the key, which must be answered 409 like any taken key, on both backends."""
+    from greenfin.service import borrowers as borrower_service
+
+    officer = sign_in(client, "officer")
+    real = loan_service.stored
+    raced: list[str] = []
+
+    def racing_borrower(*args: Any) -> Any:
+        if not raced:  # the competing create, on its own connection, commits in the gap
+            raced.append("rival")  # first, so that the rival's own call goes straight through
+            borrower_service.create_borrower(engine, BORROWER, actor="b", permissions={"IMPORT_LOAN"})
+        return real(*args)
+
+    monkeypatch.setattr(borrower_service, "stored", racing_borrower)
+    lost = client.post("/api/v1/borrowers", json=BORROWER, headers=officer)
+    assert lost.status_code == 409 and "已存在 / borrower" in lost.json()["detail"], lost.text
+    assert raced and count(engine, borrowers, borrowers.c.credit_code == NEW_CODE) == 1
+    monkeypatch.undo()
+    assert client.post("/api/v1/projects", json=PROJECT, headers=officer).status_code == 201
+
+    raced.clear()
+
+    def racing_loan(*args: Any) -> Any:
+        if not raced:
+            monkeypatch.setattr(loan_service, "stored", real)  # the rival goes through unhindered
+            raced.append(loan_service.create_loan(engine, LOAN, actor="b", permissions={"IMPORT_LOAN"}))
+        return real(*args)
+
+    monkeypatch.setattr(loan_service, "stored", racing_loan)
+    lost = client.post("/api/v1/loans", json=LOAN, headers=officer)
+    assert lost.status_code == 409 and "贷款 N-0001 已存在" in lost.json()["detail"], lost.text
+    assert raced and count(engine, loans, loans.c.loan_id == "N-0001") == 1
+    assert count(engine, audit_log, audit_log.c.action == "create", audit_log.c.entity_id == "N-0001") == 1
+
+
+def test_an_integrity_error_other_than_a_taken_key_is_not_called_a_conflict(engine: Engine) -> None:
+    """Only a taken key becomes 409: another broken constraint (here a missing borrower) is passed on."""
+    from sqlalchemy.exc import IntegrityError
+
+    import_files(engine, [DATA / "small_book.csv"], actor="tester")
+    with engine.connect() as connection:
+        row = dict(connection.execute(select(loans).where(loans.c.loan_id == "T-0001")).mappings().one())
+    row.update(loan_id="T-9999", borrower_credit_code="91110108MA01ABCDEN")
+    with pytest.raises(IntegrityError), engine.begin() as connection:
+        loan_service.insert_new(connection, loans, "loan_id", row, loan_service.AlreadyExists("x", "x"))
+
+
+def test_a_confirmation_names_the_label_it_saw(client: TestClient, engine: Engine) -> None:
+    """A confirmation carrying the run, status and item the officer saw is refused (409, both
+    languages) once labelling has run again or the label changed, and nothing is decided."""
+    officer = sign_in(client, "officer")
+    seen = client.get("/api/v1/loans/T-0002/label").json()["engine"]
+    assert seen["status"] == "green"
+    expected = {
+        "expected_run_id": seen["run_id"],
+        "expected_status": "green",
+        "expected_item_code": seen["item_code"],
+    }
+    label_book(engine, actor="tester")  # labelling runs again after the officer looked
+    late = client.post(
+        "/api/v1/loans/T-0002/label/confirm", json={"reason": "核实", **expected}, headers=officer
+    )
+    assert (
+        late.status_code == 409 and "已更新" in late.json()["detail"] and "changed" in late.json()["detail"]
+    )
+    wrong_item = {**expected, "expected_run_id": None, "expected_item_code": "1.1.1.1"}
+    changed = client.post(
+        "/api/v1/loans/T-0002/label/confirm", json={"reason": "核实", **wrong_item}, headers=officer
+    )
+    assert changed.status_code == 409
+    not_green = {"expected_status": "not_green", "expected_item_code": ""}
+    assert (
+        client.post(
+            "/api/v1/loans/T-0002/label/confirm", json={"reason": "核实", **not_green}, headers=officer
+        )
+    ).status_code == 409
+    assert count(engine, label_decisions) == 0
+    now = client.get("/api/v1/loans/T-0002/label").json()["engine"]
+    current = {**expected, "expected_run_id": now["run_id"]}
+    done = client.post(
+        "/api/v1/loans/T-0002/label/confirm", json={"reason": "核实", **current}, headers=officer
+    )
+    assert done.status_code == 200 and done.json()["item_code"] == seen["item_code"], done.text
+    bad = client.post(
+        "/api/v1/loans/T-0003/label/confirm", json={"reason": "x", "expected_status": "blue"}, headers=officer
+    )
+    assert bad.status_code == 422
+
+
+def test_the_api_and_the_pages_list_the_same_loans_in_the_same_order(client: TestClient) -> None:
+    """One list behind both: every sort key, both directions, across pages, with unlabelled loans
+    (a status and an item of NULL) in the book; the API takes both spellings of the borrower key."""
+    from greenfin.web.pages import SORT_KEYS, loan_rows
+
+    officer = sign_in(client, "officer")
+    assert client.post("/api/v1/borrowers", json=BORROWER, headers=officer).status_code == 201
+    assert client.post("/api/v1/projects", json=PROJECT, headers=officer).status_code == 201
+    for number in range(1, 4):  # created after the labelling: no label yet
+        loan = {**LOAN, "loan_id": f"N-000{number}", "amount": f"{1000 * number}万元", "balance": "900万元"}
+        assert client.post("/api/v1/loans", json=loan, headers=officer).status_code == 201
+    app_engine = client.app.state.engine  # type: ignore[attr-defined]
+    for key in (*SORT_KEYS, "maturity_date"):
+        for descending in (False, True):
+            sort = f"-{key}" if descending else key
+            api: list[str] = []
+            for page in (1, 2, 3):
+                items = client.get("/api/v1/loans", params={"sort": sort, "size": 2, "page": page}).json()[
+                    "items"
+                ]
+                api += [i["loan_id"] for i in items]
+            pages = [
+                r["loan_id"]
+                for page in (1, 2, 3)
+                for r in loan_service.loan_page(
+                    app_engine, sort=key, descending=descending, page=page, size=2
+                )[0]
+            ]
+            assert len(api) == 6 and api == pages, sort
+            if key in SORT_KEYS:
+                shown = [
+                    r["loan_id"]
+                    for page in (1, 2, 3)
+                    for r in loan_rows(app_engine, sort=key, descending=descending, page=page, size=2)[0]
+                ]
+                assert shown == api, sort
+    statuses = [
+        i["label_status"] for i in client.get("/api/v1/loans", params={"sort": "status"}).json()["items"]
+    ]
+    assert statuses[-3:] == [None, None, None]  # unlabelled last, whichever way
+    statuses = [
+        i["label_status"] for i in client.get("/api/v1/loans", params={"sort": "-status"}).json()["items"]
+    ]
+    assert statuses[-3:] == [None, None, None]
+    old = client.get("/api/v1/loans", params={"sort": "-borrower_name"}).json()["items"]
+    new = client.get("/api/v1/loans", params={"sort": "-borrower"}).json()["items"]
+    assert [i["loan_id"] for i in old] == [i["loan_id"] for i in new]
+    html = client.get("/loans", params={"sort": "-borrower", "size": 50}).text
+    assert re.findall(r'<td><a href="/loans/([^"]+)">', html) == [i["loan_id"] for i in new]

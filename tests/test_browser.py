@@ -250,3 +250,24 @@ def test_switching_to_english(page: Page) -> None:
     page.click("#lang-switch")
     page.wait_for_function("document.documentElement.lang === 'zh-CN'")
     assert page.inner_text("h1") == "贷款台账"
+
+
+def test_an_import_waiting_for_its_turn_says_so_then_shows_its_progress_and_counts(
+    page: Page, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While another import runs, the page's status line says the upload is queued and how many
+    are ahead; when its turn comes it runs and shows the counts, without a second upload."""
+    from greenfin.web import pages
+
+    monkeypatch.setattr(pages, "IMPORTS", pages.ImportQueue(waiting=2))
+    release = threading.Event()
+    pages.IMPORTS.submit(lambda: release.wait(30))  # another officer's import, still running
+    sign_in(page, "officer")
+    page.goto("/import")
+    page.set_input_files("input[type=file]", str(DATA / "small_book.csv"))
+    page.click("#import-form button[type=submit]")
+    page.wait_for_selector("#import-progress[data-queued='1']")
+    assert "导入排队中：前面还有 1 个导入" in page.inner_text("#import-status")
+    release.set()
+    page.wait_for_selector("#import-progress[data-outcome='done']")
+    assert "导入完成" in page.inner_text("#import-result")

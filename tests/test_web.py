@@ -269,6 +269,11 @@ def test_the_dashboard_shows_balances_counts_benefits_and_charts(client: TestCli
     assert data["benefits"]["names"][0] == "减排二氧化碳当量 (tCO2e/年)"
     assert data["cerf"]["quarters"] == [] and data["cerf"]["labels"]["cerf_facility"] == "再贷款金额"
     assert data["alerts"]["days"] == [] and data["alerts"]["labels"]["kind_warning"] == "预警"
+    # the alerts chart counts pledges, not loans: its axis and tooltip say so
+    assert (
+        data["alerts"]["labels"]["pledges_unit"] == "笔质押" and "loans_unit" not in data["alerts"]["labels"]
+    )
+    assert "a.labels.pledges_unit" in client.get("/static/dashboard.js").text
     assert client.get("/static/vendor/echarts/echarts.min.js").status_code == 200
     assert client.get("/static/dashboard.js").headers["content-type"].startswith("text/javascript")
 
@@ -589,3 +594,92 @@ def test_static_files_are_served_from_the_package_only(client: TestClient) -> No
     assert client.get("/static/%2e%2e/pages.py").status_code == 404
     assert client.get("/static/..%2fpages.py").status_code == 404
     assert client.get("/static/vendor/echarts/nothing.js").status_code == 404
+
+
+def test_imports_take_turns_a_full_queue_is_refused_and_a_waiting_one_is_told(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One import runs at a time per process: a second waits and its first line after the start
+    says "queued, 1 ahead"; beyond the queue a request is refused at once (503, Retry-After)."""
+    import threading
+
+    from greenfin.web import pages
+
+    monkeypatch.setattr(pages, "IMPORTS", pages.ImportQueue(waiting=1))
+    running, release = threading.Event(), threading.Event()
+    real = pages.import_files
+
+    def held(*args: Any, **kwargs: Any) -> Any:
+        running.set()
+        assert release.wait(60)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pages, "import_files", held)
+    csrf = sign_in(client, "officer")
+    answers: dict[str, list[dict[str, Any]]] = {}
+
+    def post(name: str) -> None:
+        answers[name] = stream(client, csrf, DATA / "small_book.csv")[1]
+
+    first = threading.Thread(target=post, args=("first",))
+    first.start()
+    assert running.wait(30)
+    second = threading.Thread(target=post, args=("second",))
+    second.start()
+    for _ in range(300):  # until the second has taken its place in the queue
+        if pages.IMPORTS._pending == 2:
+            break
+        threading.Event().wait(0.05)
+    assert pages.IMPORTS._pending == 2
+    with (DATA / "small_book.csv").open("rb") as book:
+        refused = client.post(
+            "/import/stream", data={"csrf_token": csrf}, files={"files": ("small_book.csv", book, "text/csv")}
+        )
+    assert refused.status_code == 503 and refused.headers["retry-after"] == str(pages.IMPORT_RETRY_AFTER)
+    assert json.loads(refused.text)["message"].startswith("导入繁忙")
+    with (DATA / "small_book.csv").open("rb") as book:
+        plain = client.post(
+            "/import", data={"csrf_token": csrf}, files={"files": ("small_book.csv", book, "text/csv")}
+        )
+    assert plain.status_code == 503 and "导入繁忙" in plain.text and plain.headers["retry-after"]
+    release.set()
+    first.join(60)
+    second.join(60)
+    assert [line["event"] for line in answers["first"]][-1] == "done"
+    assert "queued" not in [line["event"] for line in answers["first"]]
+    kinds = [line["event"] for line in answers["second"]]
+    assert kinds[:2] == ["start", "queued"] and kinds[-1] == "done"
+    assert answers["second"][1]["ahead"] == 1
+    assert answers["second"][1]["message"] == "导入排队中：前面还有 1 个导入，轮到时自动开始"
+    assert pages.IMPORTS._pending == 0
+    with (DATA / "small_book.csv").open("rb") as book:  # the queue is free again: the plain form works
+        again = client.post(
+            "/import", data={"csrf_token": csrf}, files={"files": ("small_book.csv", book, "text/csv")}
+        )
+    assert again.status_code == 200 and "导入完成" in again.text
+
+
+def test_an_unexpected_import_error_sends_a_fixed_message_and_logs_the_details(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A database error's text names SQL and values: it goes to the log, never to the browser."""
+    from sqlalchemy.exc import OperationalError
+
+    from greenfin.web import pages
+
+    def broken(*_args: Any, **_kwargs: Any) -> Any:
+        raise OperationalError(
+            "INSERT INTO loans (loan_id) VALUES (?)", ("SECRET-1",), Exception("disk I/O error")
+        )
+
+    monkeypatch.setattr(pages, "import_files", broken)
+    csrf = sign_in(client, "officer")
+    with caplog.at_level("ERROR", logger="greenfin.web"):
+        status, lines = stream(client, csrf, DATA / "small_book.csv")
+    assert status == 200 and lines[-1] == {"event": "error", "message": i18n.translate("import_error", "zh")}
+    assert not any(
+        word in json.dumps(lines, ensure_ascii=False) for word in ("INSERT", "SECRET-1", "disk I/O")
+    )
+    assert any("SECRET-1" in (record.exc_text or "") or record.exc_info for record in caplog.records)
+    client.get("/lang/en")
+    assert stream(client, csrf, DATA / "small_book.csv")[1][-1]["message"].startswith("The import failed")

@@ -580,3 +580,42 @@ def test_the_review_queue_shows_undecided_labels_with_evidence_and_confirms(
     client.get("/lang/en")
     english = client.get("/review").text
     assert "<h1>Identification review queue</h1>" in english and "Needs review" in english
+
+
+def test_the_review_confirm_posts_the_label_it_showed_and_a_changed_one_is_refused(
+    client: TestClient, engine: Engine
+) -> None:
+    """The form carries the run, status and item it showed; when labelling ran again (or the
+    label changed) after the page loaded, Confirm is refused (409) and nothing is decided."""
+    csrf = sign_in(client, "officer")
+    row = re.search(r'<tr id="review-T-0002">.*?</tr>', client.get("/review").text, re.S)
+    assert row
+    shown = dict(
+        re.findall(r'<input type="hidden" name="(run_id|status|item_code)" value="([^"]*)">', row.group(0))
+    )
+    assert shown["status"] == "green" and shown["item_code"] == "3.2.2.2" and int(shown["run_id"]) >= 1
+    label_book(engine, actor="tester")  # labelling runs again while the page is open
+    late = client.post("/review/T-0002/confirm", data={"reason": "核实无误", "csrf_token": csrf, **shown})
+    assert late.status_code == 409 and "系统识别结果已更新" in late.text and 'id="refused"' in late.text
+    assert count(engine, label_decisions) == 0
+    row = re.search(r'<tr id="review-T-0002">.*?</tr>', late.text, re.S)  # the page shows the new label
+    assert row
+    fresh = dict(
+        re.findall(r'<input type="hidden" name="(run_id|status|item_code)" value="([^"]*)">', row.group(0))
+    )
+    assert int(fresh["run_id"]) > int(shown["run_id"])
+    with engine.begin() as connection:  # same run, another item: refused too
+        connection.execute(
+            update(loan_labels)
+            .where(loan_labels.c.loan_id == "T-0002", loan_labels.c.run_id == int(fresh["run_id"]))
+            .values(item_code="3.2.2.1")
+        )
+    client.get("/lang/en")
+    changed = client.post("/review/T-0002/confirm", data={"reason": "ok", "csrf_token": csrf, **fresh})
+    assert changed.status_code == 409 and "reload it and check" in changed.text
+    fresh["item_code"] = "3.2.2.1"
+    done = client.post("/review/T-0002/confirm", data={"reason": "ok", "csrf_token": csrf, **fresh})
+    assert done.status_code == 303
+    with engine.connect() as connection:
+        decision = connection.execute(select(label_decisions)).mappings().one()
+    assert decision["item_code"] == "3.2.2.1" and decision["run_id"] == int(fresh["run_id"])

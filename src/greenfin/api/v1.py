@@ -32,7 +32,7 @@ from fastapi import (
     Response,
     UploadFile,
 )
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import Engine, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
@@ -44,8 +44,8 @@ from greenfin.service import approvals, audit, identification
 from greenfin.service import borrowers as borrower_service
 from greenfin.service import loans as loan_service
 from greenfin.service import projects as project_service
-from greenfin.service.audit import verify_chain
-from greenfin.service.auth import LoginRefused, Principal, create_token, login
+from greenfin.service.audit import verify_report
+from greenfin.service.auth import LoginRefused, Principal, check_token_name, create_token, login
 from greenfin.service.borrowers import BORROWER
 from greenfin.service.cerf import run_batch
 from greenfin.service.collateral import CollateralProblem, revalue
@@ -55,7 +55,6 @@ from greenfin.service.projects import PROJECT
 from greenfin.service.reports import stats_report
 from greenfin.service.uploads import upload_name
 from greenfin.service.users import PermissionDenied
-from greenfin.store.paging import page_of
 from greenfin.store.schema import borrowers, idempotency_keys, loans, prices, projects
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
@@ -82,7 +81,18 @@ class LoginOut(BaseModel):
 
 
 class TokenIn(Strict):
-    name: str = Field(min_length=1, max_length=100, description="令牌用途 / what the token is for")
+    name: str = Field(
+        min_length=1, max_length=100,
+        description="令牌用途：字母、数字、汉字、_ . - 和中间的空格 / what the token is for: letters, digits, "
+        "CJK characters, _ . - and inner spaces",
+    )  # fmt: skip
+
+    @field_validator("name")
+    @classmethod
+    def _revocable_name(cls, name: str) -> str:
+        """The name is a path segment of ``DELETE /auth/tokens/{name}``: one with ``/`` could never
+        be revoked there, so it is refused here (a 422 located at ``body.name``)."""
+        return check_token_name(name)
 
 
 class TokenOut(BaseModel):
@@ -119,7 +129,21 @@ class LoanPage(BaseModel):
 
 
 class DecisionIn(Strict):
+    """A confirmation; the ``expected_*`` fields name the label the officer saw, so a label that
+    changed since (labelling ran again) is refused (409) rather than confirmed unseen."""
+
     reason: str = Field(min_length=1, max_length=2000, description="理由 / reason")
+    expected_run_id: int | None = Field(
+        None, ge=1, description="所见识别结果的批次号，不符则 409 / run id of the label seen; 409 if not current",
+    )  # fmt: skip
+    expected_status: str | None = Field(
+        None, pattern="^(green|not_green|needs_review)$",
+        description="所见识别结果，不符则 409 / status of the label seen; 409 if it changed",
+    )  # fmt: skip
+    expected_item_code: str | None = Field(
+        None, max_length=16,
+        description="所见目录条目（空字符串表示无条目），不符则 409 / item seen (\"\" for none); 409 if it changed",
+    )  # fmt: skip
 
 
 class OverrideIn(Strict):
@@ -177,6 +201,17 @@ class AuditOut(BaseModel):
     records: int = Field(description="审计记录条数 / records checked")
     intact: bool = Field(description="哈希链是否完整 / whether the chain is intact")
     problems: list[str] = Field(description="发现的问题（至多 50 条）/ problems found, at most 50")
+    keyed_from: int | None = Field(
+        None, description="自哪条记录起加密钥（HMAC），null 为未加密钥 / first keyed record; null: unkeyed"
+    )
+    key_configured: bool = Field(False, description="是否配置了 GREENFIN_AUDIT_KEY / whether a key is set")
+    status: str = Field(
+        "", description="链是否加密钥及其含义 / whether the chain is keyed and what that means"
+    )
+    head_id: int | None = Field(None, description="链尾记录编号，请在库外记下 / newest record id, to note")
+    head_hash: str | None = Field(
+        None, description="链尾记录哈希，请在库外记下 / newest record hash, to note"
+    )
 
 
 class CerfBatchOut(BaseModel):
@@ -451,16 +486,26 @@ def api_token(
     body: TokenIn, request: Request, who: Annotated[Principal, Depends(principal)],
     idempotency_key: IdempotencyKey = None,
 ) -> TokenOut:  # fmt: skip
-    """为当前用户生成 API 令牌（只显示一次）/ create an API token.
+    """为当前用户生成 API 令牌（只显示一次；须以会话登录，不能用 API 令牌）/ create an API token
+    (signed in with a session, not with an API token).
 
-    With an Idempotency-Key, a retry after a lost response gets the same token rather than a
-    second live one the caller never saw.
+    A token cannot make tokens: a stolen one would otherwise outlive its revocation through the
+    children it made.  With an Idempotency-Key, only the fact that the token was made is stored,
+    never the secret (the store would keep it in plain text); a retry with the key gets 409, so
+    the client knows a token exists and can revoke it by name, rather than silently a second one.
     """
-    replay = _replayed(TokenOut, _idempotent(request, who, idempotency_key))
-    if replay is not None:
-        return replay
+    if who.via != "session":
+        raise HTTPException(
+            403, "创建 API 令牌须以会话登录，不能使用 API 令牌 / creating an API token needs a session sign-in, "
+            "not an API token",
+        )  # fmt: skip
+    if _idempotent(request, who, idempotency_key) is not None:
+        raise HTTPException(
+            409, f"令牌 {body.name} 已创建，其密钥只显示一次；如已丢失请吊销后重建 / token already created; "
+            "its secret is shown once: revoke it and create another if it was lost",
+        )  # fmt: skip
     out = TokenOut(token=create_token(_engine(request), who.username, body.name))
-    _remember(request, who, idempotency_key, 200, out.model_dump())
+    _remember(request, who, idempotency_key, 200, {"name": body.name, "created": True})
     return out
 
 
@@ -475,9 +520,8 @@ def me(request: Request, who: Annotated[Principal, Depends(principal)]) -> Login
 # --- loans --------------------------------------------------------------------------------------
 
 #: Sortable fields of each list (``sort=field`` or ``sort=-field``), and the column each means.
-LOAN_SORTS = {"loan_id": loans.c.loan_id, "amount": loans.c.amount_fen, "balance": loans.c.balance_fen,
-              "start_date": loans.c.start_date, "maturity_date": loans.c.maturity_date,
-              "borrower_name": borrowers.c.name}  # fmt: skip
+#: The loan list's sort keys: the service's (shared with the pages) and their other spellings.
+LOAN_SORTS = dict.fromkeys((*loan_service.LOAN_SORT_KEYS, *loan_service.LOAN_SORT_ALIASES))
 BORROWER_SORTS = {"credit_code": borrowers.c.credit_code, "name": borrowers.c.name,
                   "industry_code": borrowers.c.industry_code, "region_code": borrowers.c.region_code}  # fmt: skip
 PROJECT_SORTS = {"project_id": projects.c.project_id, "name": projects.c.name,
@@ -491,16 +535,6 @@ def _sort_pattern(sorts: dict[str, Any]) -> str:
 def _sorting(sort: str, sorts: dict[str, Any]) -> tuple[Any, bool]:
     descending = sort.startswith("-")
     return sorts[sort.lstrip("-")], descending
-
-
-def _loan_query(run_id: int | None) -> tuple[Any, loan_service.LabelInForce]:
-    force = loan_service.label_in_force(loans.join(borrowers), run_id)
-    query = select(
-        loans, borrowers.c.name.label("borrower_name"), borrowers.c.industry_code,
-        force.status.label("label_status"), force.item_code.label("label_item"),
-        force.decided.label("label_decided"), force.engine_status.label("engine_status"),
-    ).select_from(force.joined)  # fmt: skip
-    return query, force
 
 
 def _yuan(fen: int | None) -> Decimal | None:
@@ -536,36 +570,18 @@ def list_loans(
         description="排序字段，前加 - 为降序：" + ", ".join(LOAN_SORTS) + " / sort field, -field descending",
     ),
 ) -> LoanPage:  # fmt: skip
-    """贷款台账：分页、检索、按现行识别结果筛选、排序 / the loan book, paged."""
-    column, descending = _sorting(sort, LOAN_SORTS)
-    with _engine(request).connect() as connection:
-        query, force = _loan_query(loan_service.latest_run(connection))
-        if q:
-            query = query.where(loan_service.like_any(q, loans.c.loan_id, borrowers.c.name, loans.c.purpose))
-        if status == "none":
-            query = query.where(force.status.is_(None))
-        elif status:
-            query = query.where(force.status == status)
-        filtered = bool(q or status)
-        if filtered:
-            total = connection.execute(select(func.count()).select_from(query.subquery())).scalar() or 0
-        else:  # no filter: every loan, counted without the joins
-            total = connection.execute(select(func.count()).select_from(loans)).scalar() or 0
-        if column is loans.c.loan_id:
-            window = page_of(
-                query, loans.c.loan_id, descending=descending, size=size, offset=(page - 1) * size,
-                filtered=filtered,
-            )  # fmt: skip
-        else:
-            order = column.desc() if descending else column
-            window = query.order_by(order, loans.c.loan_id).limit(size).offset((page - 1) * size)
-        rows = connection.execute(window).mappings()
-        return LoanPage(items=[_loan_out(r) for r in rows], total=int(total), page=page, size=size)
+    """贷款台账：分页、检索、按现行识别结果筛选、排序；与页面同一查询（``loan_service.loan_page``），
+    空值排在最后 / the loan book, paged: the pages' own query, so both list the same loans in the same order."""
+    rows, total = loan_service.loan_page(
+        _engine(request), q=q or "", status=status or "", sort=sort.removeprefix("-"),
+        descending=sort.startswith("-"), page=page, size=size,
+    )  # fmt: skip
+    return LoanPage(items=[_loan_out(r) for r in rows], total=total, page=page, size=size)
 
 
 def _one_loan(request: Request, loan_id: str) -> Any:
     with _engine(request).connect() as connection:
-        query, _force = _loan_query(loan_service.latest_run(connection))
+        query, _force = loan_service.loan_query(loan_service.latest_run(connection))
         row = connection.execute(query.where(loans.c.loan_id == loan_id)).mappings().first()
     if row is None:
         raise HTTPException(404, f"贷款 {loan_id} 不存在 / no such loan")
@@ -740,10 +756,15 @@ def confirm_label(
     replay = _replayed(DecisionOut, _idempotent(request, who, idempotency_key))
     if replay is not None:
         return replay
+    seen = identification.ExpectedLabel(body.expected_run_id, body.expected_status, body.expected_item_code)
     try:
         result = identification.decide(
-            _engine(request), loan_id, action="confirm", reason=body.reason, actor=who.username
+            _engine(request), loan_id, action="confirm", reason=body.reason, actor=who.username, expected=seen
         )
+    except identification.LabelChanged as exc:
+        raise HTTPException(409, str(exc)) from None
+    except ValueProblem as exc:
+        raise HTTPException(422, f"{exc.zh} / {exc.en}") from None
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from None
     found = audit.jsonable(result)
@@ -827,10 +848,19 @@ def get_prices(
 
 @router.get("/audit/verify", response_model=AuditOut, tags=["audit"])
 def audit_verify(request: Request, who: Annotated[Principal, Depends(need("READ_AUDIT"))]) -> AuditOut:
-    """校验审计日志哈希链 / verify the audit log's hash chain."""
+    """校验审计日志哈希链（含链首签名；说明是否加密钥、自哪条记录起）/ verify the audit log's hash chain.
+
+    Deleting the newest records and restoring an earlier genuine head is found only against a head
+    noted outside the database (``greenfin audit verify --head``): note ``head_id``/``head_hash``.
+    """
     with _engine(request).connect() as connection:
-        count, problems = verify_chain(connection)
-    return AuditOut(records=count, intact=not problems, problems=[p.problem_zh for p in problems[:50]])
+        report = verify_report(connection)
+    problems = report.problems
+    return AuditOut(
+        records=report.records, intact=not problems, problems=[p.problem_zh for p in problems[:50]],
+        keyed_from=report.keyed_from, key_configured=report.keyed, status=report.status,
+        head_id=report.head_id, head_hash=report.head_hash,
+    )  # fmt: skip
 
 
 class RegisterIn(Strict):

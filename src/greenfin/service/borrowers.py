@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, delete, func, insert, select, update
+from sqlalchemy import Connection, Engine, Table, delete, func, select, update
 
 from greenfin.ingest.columns import BY_NAME
 from greenfin.ingest.rows import BORROWER_FIELDS
@@ -32,6 +32,7 @@ from greenfin.service.loans import (
     NotFound,
     StaleVersion,
     digest,
+    insert_new,
     parse_field,
     require,
     stored,
@@ -112,10 +113,12 @@ def create(
     key = values[entity.key]
     with engine.begin() as connection:
         column = entity.table.c[entity.key]
+        exists = (f"{entity.name_zh} {key} 已存在", f"{entity.name} {key} already exists")
         if connection.execute(select(column).where(column == key)).first() is not None:
-            raise AlreadyExists(f"{entity.name_zh} {key} 已存在", f"{entity.name} {key} already exists")
+            raise AlreadyExists(*exists)
         typed = {**stored(entity.table, entity.order, row), "row_hash": version}
-        connection.execute(insert(entity.table).values(**typed))
+        # a create of the same key that committed since the check above is a 409 too, not a 500
+        insert_new(connection, entity.table, entity.key, typed, AlreadyExists(*exists))
         audit.record(
             connection, actor=actor, action="create", entity=entity.name, entity_id=key,
             detail={"after": audit.jsonable(typed), "via": "api"},

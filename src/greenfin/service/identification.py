@@ -119,6 +119,39 @@ def _stored(run_id: int, loan_id: str, label: Label) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class ExpectedLabel:
+    """The engine label an officer was shown when deciding to confirm it.
+
+    Each part left ``None`` is not compared (an API client may name only some); ``item_code`` ""
+    means "no item", as a not-green label has none (an HTML form cannot post ``None``).
+    """
+
+    run_id: int | None = None
+    status: str | None = None
+    item_code: str | None = None
+
+    def matches(self, latest: dict[str, Any]) -> bool:
+        """Whether the latest stored label is still the one shown."""
+        if self.run_id is not None and self.run_id != latest["run_id"]:
+            return False
+        if self.status is not None and self.status != latest["status"]:
+            return False
+        return self.item_code is None or (self.item_code or None) == latest["item_code"]
+
+
+class LabelChanged(Exception):
+    """A confirmation named a label that is no longer the engine's latest (409 on the page and the API).
+
+    ``str()`` is ``中文 / English``, as the other refusals the API passes on.
+    """
+
+    def __init__(self, loan_id: str) -> None:
+        self.zh = f"贷款 {loan_id} 的系统识别结果已更新（重新识别），请刷新页面核对后再确认"
+        self.en = f"the label of loan {loan_id} changed (labelling ran again); reload it and check before confirming"
+        super().__init__(f"{self.zh} / {self.en}")
+
+
 def decide(
     engine: Engine,
     loan_id: str,
@@ -128,11 +161,17 @@ def decide(
     actor: str | None = None,
     item_code: str | None = None,
     not_green: bool = False,
+    expected: ExpectedLabel | None = None,
 ) -> dict[str, Any]:
     """Record an officer's confirmation or override of a loan's label; return the decision.
 
     Confirming takes the engine's latest label as it is.  Overriding names another item of the
     catalogue in force on the loan's approval date, or "not green".  A reason is required.
+
+    A confirmation given ``expected`` (the run, status and item the officer was shown) is refused
+    with :class:`LabelChanged` when the latest label is no longer that one: labelling may have run
+    again between the page loading and the click, and a confirmation must approve only what a
+    person has seen.  The comparison is made in the decision's own transaction.
     """
     who = audit.current_actor(actor)
     if not reason.strip():
@@ -151,6 +190,8 @@ def decide(
                     "the loan has no engine label yet: run the labelling first",
                     "该贷款尚无系统识别结果，请先运行识别",
                 )
+            if expected is not None and not expected.matches(latest):
+                raise LabelChanged(loan_id)
             status, code, version = latest["status"], latest["item_code"], latest["catalogue"]
             if status == "needs_review":
                 raise ValueProblem(

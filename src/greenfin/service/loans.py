@@ -25,6 +25,8 @@ from sqlalchemy import (
     Connection,
     Engine,
     FromClause,
+    Select,
+    Table,
     and_,
     case,
     delete,
@@ -34,6 +36,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.exc import IntegrityError
 
 from greenfin.ingest import vectorised
 from greenfin.ingest.columns import BY_NAME
@@ -42,6 +45,7 @@ from greenfin.model.problems import ValueProblem
 from greenfin.model.values import check_loan_consistency, parse_five_tier, parse_money_fen
 from greenfin.service import audit
 from greenfin.service.importing import _typed
+from greenfin.store.paging import page_of
 from greenfin.store.schema import (
     borrowers,
     cerf_batch_loans,
@@ -115,6 +119,29 @@ class Invalid(ValueError):
         first = problems[0]
         super().__init__(f"{first.field}: {first.message_zh} / {first.message_en}")
         self.problems = list(problems)
+
+
+def insert_new(
+    connection: Connection, table: Table, key: str, values: Mapping[str, Any], taken: AlreadyExists
+) -> None:
+    """Insert a row whose key was found free; raise ``taken`` if another create took it meanwhile.
+
+    The check before the insert is not enough: two creates of one key at once both find it free,
+    and the second insert breaks the primary key (``IntegrityError``), which the API would answer
+    with a 500.  Only a broken key is that conflict: the key is looked up again on a connection of
+    its own (this transaction may be aborted, on PostgreSQL), and any other integrity error is
+    passed on as it is.
+    """
+    try:
+        connection.execute(insert(table).values(**values))
+    except IntegrityError:
+        column = table.c[key]
+        engine = connection.engine
+        with engine.connect() as other:
+            found = other.execute(select(column).where(column == values[key])).first()
+        if found is not None:
+            raise taken from None
+        raise
 
 
 def require(permissions: Iterable[str], needed: str) -> None:
@@ -196,6 +223,78 @@ def like_any(text: str, *columns: Any) -> ColumnElement[bool]:
     (a search for ``%00`` was a server error there)."""
     text = text.replace("\x00", "")
     return or_(*(column.contains(text, autoescape=True) for column in columns))
+
+
+# --- the loan book, a page at a time -------------------------------------------------------------
+
+#: The keys the loan book sorts by (``-key`` descending): a whitelist, so a query string never
+#: names SQL.  The API's and the pages' lists share it, so they give the same loans in the same order.
+LOAN_SORT_KEYS = ("loan_id", "borrower", "amount", "balance", "start_date", "maturity_date", "status", "item")
+#: Other spellings of a sort key (the API's first version named the borrower's column).
+LOAN_SORT_ALIASES = {"borrower_name": "borrower"}
+#: The label filters: a label in force, or ``none`` for a loan not labelled yet.
+STATUS_FILTERS = (*LABEL_STATUSES, "none")
+
+
+def loan_query(run_id: int | None) -> tuple[Select[Any], LabelInForce]:
+    """Every loan with its borrower's name and industry and the label in force, not yet filtered.
+
+    The columns are the API's (``label_status``, ``label_item``, ``label_decided``,
+    ``engine_status``); one loan is one row, so the page can be cut on the loan id's index.
+    """
+    force = label_in_force(loans.join(borrowers), run_id)
+    query = select(
+        loans, borrowers.c.name.label("borrower_name"), borrowers.c.industry_code,
+        force.status.label("label_status"), force.item_code.label("label_item"),
+        force.decided.label("label_decided"), force.engine_status.label("engine_status"),
+    ).select_from(force.joined)  # fmt: skip
+    return query, force
+
+
+def loan_page(
+    engine: Engine, *, q: str = "", status: str = "", sort: str = "loan_id", descending: bool = False,
+    page: int = 1, size: int = 20,
+) -> tuple[list[dict[str, Any]], int]:  # fmt: skip
+    """A page of the loan book and how many loans match: the one list behind the API and the pages.
+
+    ``q`` is found literally in the loan id, borrower name or purpose; ``status`` keeps one of
+    :data:`STATUS_FILTERS` (empty: all); ``sort`` is one of :data:`LOAN_SORT_KEYS` or an alias.
+    Ties go by loan id and loans without a value (an unlabelled loan's status) come last in both
+    directions, so pages never overlap and both callers agree.  Sorted by loan id, the page is cut
+    on that index before the joins (``store.paging.page_of``): a middle page of a million loans
+    costs no more than the first; the total of an unfiltered book is counted without the joins.
+    """
+    key = LOAN_SORT_ALIASES.get(sort, sort)
+    if key not in LOAN_SORT_KEYS:
+        raise ValueProblem(f"unknown sort key {sort!r}", f"未知排序字段 {sort!r}")
+    if status and status not in STATUS_FILTERS:
+        raise ValueProblem(f"unknown label status {status!r}", f"未知识别结果 {status!r}")
+    with engine.connect() as connection:
+        query, force = loan_query(latest_run(connection))
+        if q:
+            query = query.where(like_any(q, loans.c.loan_id, borrowers.c.name, loans.c.purpose))
+        if status == "none":
+            query = query.where(force.status.is_(None))
+        elif status:
+            query = query.where(force.status == status)
+        filtered = bool(q or status)
+        counted = query.subquery() if filtered else loans  # no filter: every loan, without the joins
+        total = int(connection.execute(select(func.count()).select_from(counted)).scalar_one())
+        offset = (page - 1) * size
+        if key == "loan_id":
+            window = page_of(
+                query, loans.c.loan_id, descending=descending, size=size, offset=offset, filtered=filtered
+            )
+        else:
+            columns: dict[str, Any] = {
+                "borrower": borrowers.c.name, "amount": loans.c.amount_fen, "balance": loans.c.balance_fen,
+                "start_date": loans.c.start_date, "maturity_date": loans.c.maturity_date,
+                "status": force.status, "item": force.item_code,
+            }  # fmt: skip
+            column = columns[key]
+            order = column.desc() if descending else column.asc()
+            window = query.order_by(order.nulls_last(), loans.c.loan_id).limit(size).offset(offset)
+        return [dict(row) for row in connection.execute(window).mappings()], total
 
 
 # --- commands -----------------------------------------------------------------------------------
@@ -329,11 +428,12 @@ def create_loan(engine: Engine, fields: Mapping[str, Any], *, actor: str, permis
             )
         loan_id = record.loan[0]
         taken = connection.execute(select(loans.c.loan_id).where(loans.c.loan_id == loan_id)).first()
+        exists = (f"贷款 {loan_id} 已存在", f"loan {loan_id} already exists")
         if taken is not None:
-            raise AlreadyExists(f"贷款 {loan_id} 已存在", f"loan {loan_id} already exists")
+            raise AlreadyExists(*exists)
         names = (*LOAN_FIELDS, "row_hash")
         values = stored(loans, names, record.loan)
-        connection.execute(insert(loans).values(**values))
+        insert_new(connection, loans, "loan_id", values, AlreadyExists(*exists))
         audit.record(
             connection, actor=actor, action="create", entity="loan", entity_id=loan_id,
             detail={"after": audit.jsonable(values), "via": "api"},

@@ -63,6 +63,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "pending_approvals": ("待复核操作", "Pending approvals"),
     "wan_yuan": ("万元", "10k CNY"),
     "loans_unit": ("笔", "loans"),
+    "pledges_unit": ("笔质押", "pledges"),
     "green_total": ("绿色贷款余额合计", "Total green balance"),
     "foreign_note": ("外币贷款未计入人民币余额：", "Foreign-currency loans not added to CNY balances: "),
     "no_green_loans": ("尚无绿色贷款", "No green loans yet"),
@@ -288,6 +289,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "audit_latest": ("最近记录", "Latest records"),
     "chain_check": ("哈希链校验", "Hash-chain check"),
     "chain_intact": ("完整", "intact"),
+    "chain_head": (
+        "链头（请在库外另行记录，用于 greenfin audit verify --head）",
+        "head (note it outside the database for greenfin audit verify --head)",
+    ),
     "chain_broken": ("发现问题", "Problems found"),
     "records": ("条记录", "records"),
     "no_audit": ("尚无审计记录", "No audit records yet"),
@@ -340,6 +345,19 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "rows_read": ("已读取行数", "rows read"),
     "import_working": ("正在写入并校验，请稍候", "Writing and checking, please wait"),
     "import_failed": ("导入失败", "Import failed"),
+    # {ahead} is a count of imports
+    "import_queued": (
+        "导入排队中：前面还有 {ahead} 个导入，轮到时自动开始",
+        "Import queued: {ahead} import(s) ahead; it starts by itself",
+    ),
+    "import_busy": (
+        "导入繁忙：已有导入在进行和排队，请稍后再试，本次未做任何修改",
+        "Imports are busy (one running, others queued): try again shortly; nothing was changed",
+    ),
+    "import_error": (
+        "导入因系统内部错误失败，未做任何修改；请稍后重试，如仍失败请联系系统管理员",
+        "The import failed on an internal error and nothing was changed; try again, or call the administrator",
+    ),
     "upload_progress": ("上传进度", "Upload"),
     "import_progress": ("导入进度", "Import"),
     # user admin

@@ -21,6 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import hmac
 import json
+import logging
 import mimetypes
 import queue
 import secrets
@@ -29,6 +30,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Coroutine, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -69,7 +71,6 @@ from greenfin.service.collateral import STATE_ZH
 from greenfin.service.green_book import book_summary
 from greenfin.service.importing import ImportSummary, import_files
 from greenfin.service.uploads import upload_name
-from greenfin.store.paging import page_of
 from greenfin.store.schema import (
     borrowers,
     cerf_batches,
@@ -100,6 +101,7 @@ SECURITY_HEADERS = {
 }
 
 templates = Jinja2Templates(directory=str(TEMPLATES))
+log = logging.getLogger("greenfin.web")
 
 
 # --- formatting, shared by the templates ---------------------------------------------------------
@@ -438,7 +440,7 @@ def dashboard(
         }, "co2_unit": "tCO2e/" + translate("per_year", lang), "empty": translate("no_cerf_batches", lang)}  # fmt: skip
     if "READ_PLEDGE" in who.permissions:
         charts["alerts"] = {**alerts_by_run(engine), "labels": {
-            key: translate(key, lang) for key in ("kind_warning", "kind_liquidation", "loans_unit")
+            key: translate(key, lang) for key in ("kind_warning", "kind_liquidation", "pledges_unit")
         }, "empty": translate("no_revaluation", lang)}  # fmt: skip
     return _render(request, "dashboard.html", who, figures=figures, charts=charts, policy=DEFAULT_POLICY.name)
 
@@ -493,8 +495,8 @@ def alerts_by_run(engine: Engine) -> dict[str, list[Any]]:
 # --- loans -------------------------------------------------------------------------------------
 
 
-#: The columns the loan book sorts by (``sort=balance``, ``sort=-balance``): a whitelist, so a
-#: query string never names SQL.  Sorting by loan id pages on its index; the others sort the book.
+#: The columns the loan book's page sorts by (``sort=balance``, ``sort=-balance``), each a key of
+#: ``loan_service.LOAN_SORT_KEYS``: the API sorts the same way.  Sorting by loan id pages on its index.
 SORT_KEYS = ("loan_id", "borrower", "amount", "balance", "start_date", "status", "item")
 
 
@@ -504,45 +506,19 @@ def loan_rows(
 ) -> tuple[list[dict[str, Any]], int]:  # fmt: skip
     """A page of the book with the label that counts (the officer's latest decision, else the engine's).
 
-    The same rule as ``service.green_book``, done in SQL so that a page of a million-loan book
-    reads one page of rows.  ``sort`` is one of :data:`SORT_KEYS`; ties go by loan id, so the
-    pages never overlap.
+    The list is the API's own (``loan_service.loan_page``), so a page and ``GET /api/v1/loans``
+    never disagree; each row also carries the names the templates use (``status``, ``item_code``,
+    ``decided``).  An unknown ``status`` or ``sort`` is ignored, as a hand-edited URL should be.
     """
-    with engine.connect() as connection:
-        run_id = loan_service.latest_run(connection)
-    force = loan_service.label_in_force(loans.join(borrowers), run_id)
-    joined, effective, item, decided = force.joined, force.status, force.item_code, force.decided
-    query = select(
-        loans.c.loan_id, loans.c.purpose, loans.c.amount_fen, loans.c.balance_fen, loans.c.currency,
-        loans.c.start_date, borrowers.c.name.label("borrower_name"), effective.label("status"), item.label("item_code"),
-        decided.label("decided"),
-    ).select_from(joined)  # fmt: skip
-    columns: dict[str, Any] = {
-        "borrower": borrowers.c.name, "amount": loans.c.amount_fen, "balance": loans.c.balance_fen,
-        "start_date": loans.c.start_date, "status": effective, "item": item,
-    }  # fmt: skip
-    if q:
-        query = query.where(loan_service.like_any(q, loans.c.loan_id, borrowers.c.name, loans.c.purpose))
-    if status == "none":
-        query = query.where(effective.is_(None))
-    elif status in STATUSES:
-        query = query.where(effective == status)
-    with engine.connect() as connection:
-        if not q and status not in (*STATUSES, "none"):  # no filter: every loan, counted without the joins
-            total = int(connection.execute(select(func.count()).select_from(loans)).scalar_one())
-        else:
-            total = int(connection.execute(select(func.count()).select_from(query.subquery())).scalar_one())
-        column = columns.get(sort)
-        if column is None:
-            window = page_of(
-                query, loans.c.loan_id, descending=descending, size=size, offset=(page - 1) * size,
-                filtered=bool(q) or status in (*STATUSES, "none"),
-            )  # fmt: skip
-        else:
-            order = column.desc() if descending else column.asc()
-            window = query.order_by(order.nulls_last(), loans.c.loan_id).limit(size).offset((page - 1) * size)
-        rows = connection.execute(window).mappings()
-        return [dict(r) for r in rows], total
+    rows, total = loan_service.loan_page(
+        engine, q=q, status=status if status in STATUSES else "", descending=descending, page=page, size=size,
+        sort=sort if sort in SORT_KEYS else "loan_id",
+    )  # fmt: skip
+    for row in rows:
+        row.update(
+            status=row["label_status"], item_code=row["label_item"], decided=bool(row["label_decided"])
+        )
+    return rows, total
 
 
 @router.get("/loans", response_class=HTMLResponse)
@@ -827,6 +803,86 @@ def import_form(request: Request, who: Annotated[Principal, Depends(need("IMPORT
     return _import_page(request, who)
 
 
+def _save_uploads(chosen: list[UploadFile]) -> tuple[Path, list[Path]]:
+    """The uploads written to a new private temporary directory under their own names.
+
+    The importer reads paths (and sniffs CSV versus XLSX by content) and its problems name the
+    file, so each upload keeps its own (cleaned) name.  The caller owns the directory and removes
+    it; if writing fails half-way it is removed here.
+    """
+    folder = Path(tempfile.mkdtemp(prefix="greenfin-upload-"))
+    try:
+        paths: list[Path] = []
+        taken: set[str] = set()
+        for index, upload in enumerate(chosen, 1):
+            path = folder / _safe_name(upload.filename, index, taken)
+            with path.open("wb") as out:
+                shutil.copyfileobj(upload.file, out)
+            paths.append(path)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    return folder, paths
+
+
+class ImportsBusy(Exception):
+    """Every place in the import queue is taken: the request is refused (503 with Retry-After)."""
+
+
+class ImportQueue:
+    """The imports of this process: one at a time, and at most ``waiting`` more waiting their turn.
+
+    One at a time, because an import holds one write transaction over the book (all or nothing):
+    on SQLite a second one waits for the write lock anyway, on PostgreSQL it competes for the same
+    rows, and each holds its upload and its parsed rows in memory.  A thread per request, as
+    before, let a burst of big uploads pile up threads, memory and locks.
+
+    Waiting, not refused at once, because of what a bank officer expects at the counter: the file
+    (often tens of megabytes) is already uploaded, and "busy, try again" would make them upload it
+    again and guess when; "导入排队中 / queued, N ahead", then the usual progress, tells them it will
+    run by itself.  The queue is short (a few imports of a branch at month end), so a burst beyond
+    it is refused with 503 and ``Retry-After`` rather than held for a long time: nothing is
+    changed, and the officer learns at once that they should come back.
+    """
+
+    def __init__(self, waiting: int) -> None:
+        self.waiting = waiting
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="greenfin-import")
+        self._lock = threading.Lock()
+        self._pending = 0  # running and waiting
+
+    def submit(self, job: Callable[[], Any], queued: Callable[[int], None] | None = None) -> Future[Any]:
+        """Run ``job`` in its turn; ``queued(ahead)`` is called first when others are ahead of it.
+
+        Raises :class:`ImportsBusy` when one runs and ``waiting`` more already wait.
+        """
+        with self._lock:
+            if self._pending > self.waiting:
+                raise ImportsBusy
+            ahead = self._pending
+            self._pending += 1
+        try:
+            if ahead and queued is not None:
+                queued(ahead)
+            future = self._executor.submit(job)
+        except BaseException:
+            self._finished()
+            raise
+        future.add_done_callback(lambda _done: self._finished())
+        return future
+
+    def _finished(self) -> None:
+        with self._lock:
+            self._pending -= 1
+
+
+#: Imports that may wait while one runs, per worker process; and how long a refused one is told
+#: to wait before trying again (a small book imports in seconds, a big one in a minute or two).
+IMPORT_WAITING = 3
+IMPORT_RETRY_AFTER = 60
+IMPORTS = ImportQueue(IMPORT_WAITING)
+
+
 @router.post("/import", response_class=HTMLResponse)
 def import_upload(
     request: Request,
@@ -835,25 +891,28 @@ def import_upload(
 ) -> Response:
     """Import the uploaded files in one transaction; on any problem show every located problem.
 
-    The uploads are written to a private temporary directory under their own names, because the
-    importer reads paths (and sniffs CSV versus XLSX by content) and its problems name the file.
+    The import takes its turn in :data:`IMPORTS` (the page comes back when it is done), as the
+    streamed one does; when the queue is full the page says so (503, ``Retry-After``).
     """
     lang = _lang(request)
     chosen = [upload for upload in files if upload.filename]
     if not chosen:
         return _import_page(request, who, status_code=422, error=translate("no_file", lang))
-    with tempfile.TemporaryDirectory(prefix="greenfin-upload-") as folder:
-        paths: list[Path] = []
-        taken: set[str] = set()
-        for index, upload in enumerate(chosen, 1):
-            path = Path(folder) / _safe_name(upload.filename, index, taken)
-            with path.open("wb") as out:
-                shutil.copyfileobj(upload.file, out)
-            paths.append(path)
+    folder, paths = _save_uploads(chosen)
+    try:
+        engine = _engine(request)
         try:
-            summary = import_files(_engine(request), paths, actor=who.username)
+            turn = IMPORTS.submit(lambda: import_files(engine, paths, actor=who.username))
+        except ImportsBusy:
+            busy = _import_page(request, who, status_code=503, error=translate("import_busy", lang))
+            busy.headers["Retry-After"] = str(IMPORT_RETRY_AFTER)
+            return busy
+        try:
+            summary: ImportSummary = turn.result()
         except ImportRejected as exc:
             return _import_page(request, who, status_code=422, issues=exc.issues, total=exc.total)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
     return _import_page(request, who, summary=summary)
 
 
@@ -889,8 +948,9 @@ def _run_import(
         events.put({"event": "done", "summary": summary})
     except ImportRejected as exc:
         events.put({"event": "rejected", "issues": exc.issues, "total": exc.total})
-    except Exception as exc:  # reported to the browser; the transaction has rolled back
-        events.put({"event": "error", "message": str(exc)})
+    except Exception:  # the transaction has rolled back; its text (SQL, values) stays in the log
+        log.exception("import of %s by %s failed", [path.name for path in paths], actor)
+        events.put({"event": "error", "message_key": "import_error"})
     finally:
         shutil.rmtree(folder, ignore_errors=True)
         events.put(None)
@@ -914,8 +974,12 @@ def _import_lines(
         if kind in ("start", "progress"):
             yield _ndjson(event)
             continue
-        if kind == "error":
-            yield _ndjson({"event": "error", "message": pick(event["message"], lang)})
+        if kind == "queued":
+            message = translate("import_queued", lang).format(ahead=event["ahead"])
+            yield _ndjson({"event": "queued", "ahead": event["ahead"], "message": message})
+            continue
+        if kind == "error":  # a fixed message: an unexpected error's own text is for the log only
+            yield _ndjson({"event": "error", "message": translate(event["message_key"], lang)})
             continue
         summary = event.get("summary")
         issues = list(event.get("issues", ()))
@@ -938,31 +1002,33 @@ def import_stream(
     outcome with the counts or the row-level error table as HTML.
 
     The upload has arrived when this runs (the browser shows its own upload progress); the files
-    are written to a private temporary directory and the import runs in a thread whose progress
-    callback feeds this response, so nothing is shared between workers.  The plain ``POST
-    /import`` stays for browsers without JavaScript.
+    are written to a private temporary directory and the import takes its turn in :data:`IMPORTS`
+    (a line ``queued`` says how many are ahead), its progress callback feeding this response, so
+    nothing is shared between workers.  A full queue is refused: 503 with ``Retry-After``.  The
+    plain ``POST /import`` stays for browsers without JavaScript.
     """
+    lang = _lang(request)
     chosen = [upload for upload in files if upload.filename]
     if not chosen:
-        message = {"event": "error", "message": translate("no_file", _lang(request))}
+        message = {"event": "error", "message": translate("no_file", lang)}
         return Response(_ndjson(message), status_code=422, media_type="application/x-ndjson")
-    folder = Path(tempfile.mkdtemp(prefix="greenfin-upload-"))
+    folder, paths = _save_uploads(chosen)
+    events: queue.Queue[dict[str, Any] | None] = queue.Queue()
+    size = sum(path.stat().st_size for path in paths)
+    events.put({"event": "start", "files": [path.name for path in paths], "total": size})
+    engine = _engine(request)
     try:
-        paths: list[Path] = []
-        taken: set[str] = set()
-        for index, upload in enumerate(chosen, 1):
-            path = folder / _safe_name(upload.filename, index, taken)
-            with path.open("wb") as out:
-                shutil.copyfileobj(upload.file, out)
-            paths.append(path)
-        events: queue.Queue[dict[str, Any] | None] = queue.Queue()
-        size = sum(path.stat().st_size for path in paths)
-        events.put({"event": "start", "files": [path.name for path in paths], "total": size})
-        worker = threading.Thread(
-            target=_run_import, args=(_engine(request), folder, paths, who.username, events),
-            name="greenfin-import", daemon=True,
+        IMPORTS.submit(
+            lambda: _run_import(engine, folder, paths, who.username, events),
+            lambda ahead: events.put({"event": "queued", "ahead": ahead}),
+        )
+    except ImportsBusy:
+        shutil.rmtree(folder, ignore_errors=True)
+        busy = {"event": "error", "message": translate("import_busy", lang)}
+        return Response(
+            _ndjson(busy), status_code=503, media_type="application/x-ndjson",
+            headers={"Retry-After": str(IMPORT_RETRY_AFTER)},
         )  # fmt: skip
-        worker.start()
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise

@@ -30,7 +30,7 @@ from greenfin.model.problems import ValueProblem
 from greenfin.reports.document import stats_document
 from greenfin.reports.render import FontMissing, render
 from greenfin.service import approvals, cerf
-from greenfin.service.audit import verify_chain
+from greenfin.service.audit import verify_report
 from greenfin.service.auth import Principal
 from greenfin.service.cerf import (
     batch_history,
@@ -38,7 +38,13 @@ from greenfin.service.cerf import (
     run_batch,
 )
 from greenfin.service.collateral import LIVE, STATE_ZH, CollateralProblem, revalue
-from greenfin.service.identification import REVIEW_CONFIDENCE, REVIEW_KINDS, review_queue
+from greenfin.service.identification import (
+    REVIEW_CONFIDENCE,
+    REVIEW_KINDS,
+    ExpectedLabel,
+    LabelChanged,
+    review_queue,
+)
 from greenfin.service.identification import decide as decide_label
 from greenfin.service.reports import disclosure_report, stats_report
 from greenfin.service.users import (
@@ -172,7 +178,13 @@ def _collateral_page(
         **view["chart"],
         "labels": {
             key: translate(key, lang)
-            for key in ("coverage_total", "pledges_valued", "kind_warning", "kind_liquidation", "loans_unit")
+            for key in (
+                "coverage_total",
+                "pledges_valued",
+                "kind_warning",
+                "kind_liquidation",
+                "pledges_unit",
+            )
         },
         "empty": translate("no_revaluation", lang),
     }
@@ -457,11 +469,13 @@ def audit_page(
                 .order_by(audit_log.c.id.desc()).limit(size).offset(offset)
             ).mappings()
         ]  # fmt: skip
-        count, problems = verify_chain(connection)
+        report = verify_report(connection)  # the head's MAC too, and whether the chain is keyed
     pages = max(1, -(-shown // AUDIT_PAGE))
     return _render(
         request, "audit.html", who, rows=rows, total=total, shown=shown, page=page, pages=pages,
-        chain_count=count, problems=problems,
+        chain_count=report.records, problems=report.problems, chain_keyed_from=report.keyed_from,
+        chain_key_configured=report.keyed, chain_status=pick(report.status, _lang(request)),
+        chain_head=None if report.head_id is None else f"{report.head_id}:{report.head_hash}",
     )  # fmt: skip
 
 
@@ -681,14 +695,26 @@ def review_confirm(
     reason: Annotated[str, Form(max_length=2000)] = "",
     kind: Annotated[str, Form(max_length=20)] = "",
     page: Annotated[int, Form(ge=1, le=1_000_000)] = 1,
+    run_id: Annotated[int | None, Form(ge=1)] = None,
+    status: Annotated[str | None, Form(max_length=20)] = None,
+    item_code: Annotated[str | None, Form(max_length=16)] = None,
 ) -> Response:
     """确认: the engine's label as it is becomes the officer's decision (the same
     ``identification.decide`` as ``POST /api/v1/loans/{id}/label/confirm``, audited); the loan
-    leaves the queue.  A label that needs review cannot be confirmed: it is overridden instead."""
+    leaves the queue.  A label that needs review cannot be confirmed: it is overridden instead.
+
+    The form posts the run, status and item it showed (hidden fields), so a label that changed
+    after the page loaded (labelling ran again) is refused (409) instead of confirmed unseen."""
     lang = _lang(request)
     chosen = kind if kind in REVIEW_KINDS else ""
+    shown = ExpectedLabel(run_id=run_id, status=status, item_code=item_code)
     try:
-        decide_label(_engine(request), loan_id, action="confirm", reason=reason, actor=who.username)
+        decide_label(
+            _engine(request), loan_id, action="confirm", reason=reason, actor=who.username, expected=shown
+        )
+    except LabelChanged as exc:
+        message = f"{loan_id}: {exc.en if lang == 'en' else exc.zh}"
+        return _review_page(request, who, kind=chosen, page=page, status_code=409, error=message)
     except ValueProblem as exc:
         message = f"{loan_id}: {exc.en if lang == 'en' else exc.zh}"
         return _review_page(request, who, kind=chosen, page=page, status_code=422, error=message)

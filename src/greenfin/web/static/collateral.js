@@ -23,7 +23,7 @@
     legend: { bottom: 0 },
     xAxis: { type: "category", data: data.days, boundaryGap: false },
     yAxis: [
-      { type: "value", name: labels.loans_unit, minInterval: 1 },
+      { type: "value", name: labels.pledges_unit, minInterval: 1 },
       { type: "value", name: "%", position: "right", splitLine: { show: false } }
     ],
     series: [

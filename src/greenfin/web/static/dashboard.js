@@ -134,14 +134,14 @@
   var alerts = start("chart-alerts");
   if (alerts && data.alerts) {
     var a = data.alerts;
-    var count = function (v) { return format(v, 0) + " " + a.labels.loans_unit; };
+    var count = function (v) { return format(v, 0) + " " + a.labels.pledges_unit; };
     alerts.setOption({
       color: ["#f9a825", "#c62828"],
       grid: { left: 16, right: 16, top: 32, bottom: 24, containLabel: true },
       legend: { top: 0 },
       tooltip: { trigger: "axis", valueFormatter: count },
       xAxis: { type: "category", data: a.days },
-      yAxis: { type: "value", name: a.labels.loans_unit, minInterval: 1 },
+      yAxis: { type: "value", name: a.labels.pledges_unit, minInterval: 1 },
       series: [
         { name: a.labels.kind_warning, type: "bar", stack: "alerts", data: a.warnings },
         { name: a.labels.kind_liquidation, type: "bar", stack: "alerts", data: a.liquidations }

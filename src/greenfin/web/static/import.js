@@ -1,6 +1,7 @@
 /* The import form with progress: the files are sent with XMLHttpRequest (whose upload events give
    the upload's progress), to /import/stream, which answers with JSON lines as the import runs:
-   {"event": "start"|"progress"|"working"|"done"|"rejected"|"error", ...}.  The last line carries
+   {"event": "start"|"queued"|"progress"|"working"|"done"|"rejected"|"error", ...} ("queued": other
+   imports run first; its message, in the user's language, says how many).  The last line carries
    the outcome as HTML (the counts, or the row-level error table), rendered by the server in the
    user's language.  Without JavaScript the form posts to /import as a plain form and the page
    comes back with the same outcome.  A separate file, not an inline script, for the
@@ -67,6 +68,9 @@
       if (message.event === "start") {
         show(uploadBar, uploadText, 1);
         status.textContent = text.importing;
+      } else if (message.event === "queued") {
+        status.textContent = message.message;
+        box.setAttribute("data-queued", String(message.ahead));
       } else if (message.event === "progress") {
         show(importBar, importText, message.total ? message.bytes / message.total : 1);
         status.textContent = text.importing + text.sep + text.rows + " " + number(message.rows, 0);
