@@ -130,7 +130,11 @@ def record_many(connection: Connection, rows: list[dict[str, Any]]) -> None:
     if key is not None and scheme is not None:
         if keyed_from is None and head.head_mac is None:
             values["keyed_from"] = keyed_from = records[0]["id"]
-        if _head_mac_check(head, keys) is False or (head.head_mac is None and head.keyed_from is not None):
+        # a head this process cannot vouch for is never signed afresh, which would launder an
+        # edit: a wrong MAC, a MAC under a key not configured (an editor can write any key id),
+        # or none on a chain already keyed
+        checked = _head_mac_check(head, keys)
+        if checked is not True and (head.head_mac is not None or head.keyed_from is not None):
             values["head_mac"] = HEAD_TAMPERED
         else:
             values["head_mac"] = sign_head(

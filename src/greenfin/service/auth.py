@@ -167,54 +167,44 @@ def _not_locked(moment: dt.datetime) -> ColumnElement[bool]:
     return or_(users.c.locked_until.is_(None), users.c.locked_until <= moment)
 
 
-def _claim_try(connection: Connection, username: str, moment: dt.datetime) -> tuple[int, bool] | None:
-    """Count this attempt against the account *before* the password is checked: ``failed_logins + 1``
-    in SQL, only while the account is not locked (the row stays locked until commit on
-    PostgreSQL; SQLite serialises writers).  Returns (the count with this attempt, active), or None
-    when there is no such user; raises :class:`LoginRefused` when locked.
-
-    A count above MAX_FAILURES means that many attempts are already counted (failed, or still
-    being checked): the account is locked here and then, so at most MAX_FAILURES guesses ever
-    reach the password check.  Locking (rather than only refusing) also ends by itself a count
-    left high by a process that died mid-check, where a refusal would last until an unlock.
-    """
-    claimed = connection.execute(
-        update(users)
-        .where(users.c.username == username, _not_locked(moment))
-        .values(failed_logins=users.c.failed_logins + 1)
-        .returning(users.c.failed_logins, users.c.active)
+def _account(connection: Connection, username: str, moment: dt.datetime) -> bool | None:
+    """Whether the account is active (None: no such user); raises :class:`LoginRefused` while it is
+    locked, before its password is checked."""
+    row = connection.execute(
+        select(users.c.active, users.c.locked_until).where(users.c.username == username)
     ).first()
-    if claimed is None:
-        locked_until = _aware(
-            connection.execute(select(users.c.locked_until).where(users.c.username == username)).scalar()
-        )
-        if locked_until is not None and locked_until > moment:
-            raise LoginRefused(
-                f"账户已锁定至 {locked_until:%Y-%m-%d %H:%M} UTC / account locked", locked=True
-            )
+    if row is None:
         return None
-    if claimed.failed_logins > MAX_FAILURES:
-        connection.execute(
-            update(users)
-            .where(users.c.username == username)
-            .values(failed_logins=0, locked_until=moment + LOCKOUT)
-        )
-        audit.record(
-            connection, actor=username, action="login_failed", entity="user", entity_id=username,
-            detail={"failures": MAX_FAILURES, "locked": True, "at_once": True},
-        )  # fmt: skip
-    return int(claimed.failed_logins), bool(claimed.active)
+    locked_until = _aware(row.locked_until)
+    if locked_until is not None and locked_until > moment:
+        raise LoginRefused(f"账户已锁定至 {locked_until:%Y-%m-%d %H:%M} UTC / account locked", locked=True)
+    return bool(row.active)
 
 
 def _count_wrong_password(
-    connection: Connection, username: str, tries: int, moment: dt.datetime, address: str | None
+    connection: Connection, username: str, moment: dt.datetime, address: str | None
 ) -> LoginRefused:
-    """Record a wrong password already counted by :func:`_claim_try` (as try number ``tries``); the
-    try that reached MAX_FAILURES locks the account."""
-    lock = moment + LOCKOUT if tries >= MAX_FAILURES else None
-    if lock is not None:
+    """Count a wrong password on the account, in SQL (``failed_logins + 1``), so that wrong
+    passwords checked at the same time each count; the one that reaches MAX_FAILURES locks.
+
+    Only wrong passwords are counted here, never attempts still being checked: counting those too
+    locked an owner out whose double-click sent two right passwords after four typing mistakes.
+    How many guesses can be checked at once is bounded before the check, by the throttle's rows
+    (:func:`_reserve_attempt`, NAME_FAILURES per name)."""
+    tries = int(
         connection.execute(
-            update(users).where(users.c.username == username).values(failed_logins=0, locked_until=lock)
+            update(users)
+            .where(users.c.username == username)
+            .values(failed_logins=users.c.failed_logins + 1)
+            .returning(users.c.failed_logins)
+        ).scalar_one()
+    )
+    lock = moment + LOCKOUT if tries >= MAX_FAILURES else None
+    if lock is not None:  # never shortens a lock already set by a parallel wrong password
+        connection.execute(
+            update(users)
+            .where(users.c.username == username, _not_locked(moment))
+            .values(failed_logins=0, locked_until=lock)
         )
     audit.record(
         connection, actor=username, action="login_failed", entity="user", entity_id=username,
@@ -240,12 +230,12 @@ def login(
     per name in the database, so every worker process throttles the same guesser
     (:class:`LoginThrottled`).
 
-    Every attempt is counted *before* its password is checked, never after: first as a committed
-    ``login_failures`` row (the throttle), then as ``failed_logins + 1`` on the account (the
-    lockout).  Counting after the check let a burst of simultaneous guesses all pass the checks
-    before any failure was written.  A right password takes its counts back; a wrong one keeps
-    them.  Success clears the count only while the account is not locked, so a right password
-    racing wrong ones never lifts a lock they just set.
+    Every attempt is counted *before* its password is checked, as a committed ``login_failures``
+    row that the throttle counts (its own included): a burst of simultaneous guesses cannot all
+    pass the checks before any is written, so at most NAME_FAILURES guesses at one name are ever
+    checked in a window.  A right password deletes its row; a wrong one keeps it and adds one to
+    the account's count, which locks at MAX_FAILURES.  Success clears the count only while the
+    account is not locked, so a right password racing wrong ones never lifts a lock they set.
     """
     moment = now or audit.now()
     attempt = _reserve_attempt(engine, address, username, moment)
@@ -254,17 +244,13 @@ def login(
             wait = _throttled(connection, address, username, moment)
         if wait is not None:
             raise LoginThrottled(wait)
-        with engine.begin() as connection:
-            claimed = _claim_try(connection, username, moment)
-        if claimed is not None and claimed[0] > MAX_FAILURES:
-            raise LoginRefused(
-                "连续输入错误，账户已锁定 15 分钟 / account locked for 15 minutes", locked=True
-            )
+        with engine.connect() as connection:
+            active = _account(connection, username, moment)
     except LoginRefused:
         with engine.begin() as connection:
             _forget_attempt(connection, attempt)
         raise
-    ok = claimed is not None and claimed[1] and verify_password(engine, username, password)
+    ok = bool(active) and verify_password(engine, username, password)
     refused: LoginRefused | None = None
     with engine.begin() as connection:  # the outcome is recorded before it is reported
         # Forget throttle rows older than the window.  Being a write, this also makes the
@@ -285,8 +271,8 @@ def login(
                 )  # fmt: skip
             else:  # locked by a parallel wrong password meanwhile: the lock stands
                 refused = LoginRefused("账户已锁定 / account locked", locked=True)
-        elif claimed is not None:
-            refused = _count_wrong_password(connection, username, claimed[0], moment, address)
+        elif active is not None:
+            refused = _count_wrong_password(connection, username, moment, address)
         else:  # no such user: the same answer as a wrong password
             audit.record(
                 connection, actor=username, action="login_failed", entity="user", entity_id=username,

@@ -218,12 +218,14 @@ def unlock(engine: Engine, username: str, *, actor: str | None = None) -> None:
     with engine.begin() as connection:
         who = _manager(connection, actor, "解锁用户")
         row = _target(connection, username)
-        connection.execute(
-            update(users).where(users.c.username == username).values(failed_logins=0, locked_until=None)
-        )
+        # the throttle rows first, then the user: the order a sign-in takes them in, so the two
+        # never wait on each other (a deadlock on PostgreSQL otherwise)
         throttled = connection.execute(
             delete(login_failures).where(login_failures.c.username == username[:100])
         ).rowcount
+        connection.execute(
+            update(users).where(users.c.username == username).values(failed_logins=0, locked_until=None)
+        )
         audit.record(
             connection, actor=who, action="unlock", entity="user", entity_id=username,
             detail={"failed_logins": row.failed_logins, "locked_until": None if row.locked_until is None
