@@ -18,6 +18,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from fastapi.telemetry import TelemetryConfig
 from sqlalchemy import Engine
+from sqlalchemy.exc import DataError
 
 from greenfin.api import assessment, v1, v1_more
 from greenfin.api.security import PrincipalCache, Signer
@@ -53,6 +54,19 @@ def create_app(url: str | None = None, *, secret: bytes | None = None) -> FastAP
             continue
         app.include_router(pages.router)
     assessment.install(app)  # matched before every other route (api/assessment.py says why)
+
+    @app.exception_handler(DataError)
+    async def refused_by_the_database(request: Request, exc: DataError) -> JSONResponse:
+        """A value the database will not hold, although it passed the request's own checks: a NUL
+        character in any text (PostgreSQL refuses it anywhere, in a path, a search or a body),
+        a number out of the column's range.  The request's data is at fault, so 422, not 500."""
+        log.info("value refused by the database on %s %s: %s", request.method, request.url.path, exc.orig)
+        return JSONResponse(
+            {
+                "detail": "数据库不接受请求中的某个值（例如含 NUL 字符）/ a value in the request cannot be stored or searched (e.g. a NUL character)"
+            },
+            status_code=422,
+        )
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
