@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Connection, Engine, insert, select, update
 
 from greenfin.service import audit, collateral, identification
 from greenfin.service.permissions import APPROVER
@@ -120,6 +120,18 @@ def _load(engine: Engine, action_id: int, permissions: frozenset[str]) -> dict[s
     return dict(row)
 
 
+def _decide(connection: Connection, action_id: int, status: str, checker: str, note: str) -> None:
+    """Mark a proposal approved or rejected only while it is still pending, so that of two checkers
+    deciding at once exactly one wins and the other is told."""
+    decided = connection.execute(
+        update(pending_actions)
+        .where(pending_actions.c.id == action_id, pending_actions.c.status == "pending")
+        .values(status=status, checker=checker, checked_at=audit.now(), note=note)
+    ).rowcount
+    if decided != 1:
+        raise ApprovalProblem(f"待复核操作 {action_id} 已被他人处理 / already decided by another checker")
+
+
 def approve(
     engine: Engine, action_id: int, *, checker: str, permissions: frozenset[str], note: str = ""
 ) -> dict[str, Any]:
@@ -128,13 +140,7 @@ def approve(
     if action["maker"] == checker:
         raise ApprovalProblem("复核人不能是提出人 / the checker cannot be the maker")
     with engine.begin() as connection:  # claim it first: of two checkers racing, one wins
-        claimed = connection.execute(
-            update(pending_actions)
-            .where(pending_actions.c.id == action_id, pending_actions.c.status == "pending")
-            .values(status="approved", checker=checker, checked_at=audit.now(), note=note)
-        ).rowcount
-    if claimed != 1:
-        raise ApprovalProblem(f"待复核操作 {action_id} 已被他人处理 / already decided by another checker")
+        _decide(connection, action_id, "approved", checker, note)
     try:
         result = _carry_out(engine, action, checker)
     except Exception:
@@ -195,12 +201,6 @@ def reject(engine: Engine, action_id: int, *, checker: str, permissions: frozens
     if action["maker"] == checker:
         raise ApprovalProblem("复核人不能是提出人 / the checker cannot be the maker")
     with engine.begin() as connection:
-        decided = connection.execute(
-            update(pending_actions)
-            .where(pending_actions.c.id == action_id, pending_actions.c.status == "pending")
-            .values(status="rejected", checker=checker, checked_at=audit.now(), note=note)
-        ).rowcount
-        if decided != 1:
-            raise ApprovalProblem(f"待复核操作 {action_id} 已被他人处理 / already decided by another checker")
+        _decide(connection, action_id, "rejected", checker, note)
         audit.record(connection, actor=checker, action="reject", entity=action["kind"], entity_id=action["entity_id"],
                      detail={"pending_action": action_id, "maker": action["maker"], "note": note})  # fmt: skip
